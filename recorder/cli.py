@@ -1,0 +1,187 @@
+"""``effrec [OPTIONS] -- COMMAND ...``: run COMMAND and record its GPUs and training steps.
+
+effrec stays the parent of COMMAND for the whole run: it samples NVML in a thread of its own,
+hands the run directory to every Python process below it through the environment (their
+``sitecustomize`` adds the step recorder to each ``Trainer``), forwards SIGINT and SIGTERM, and
+exits with COMMAND's own exit code once ``meta.json`` is finalised.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from recorder import meta, schema
+from recorder.config import ENV_CUDA_SYNC, ENV_RUN_DIR, FLUSH_INTERVAL_S, RecorderSettings
+from recorder.host_sampling import HostSampling
+from recorder.run_dir import create_run_dir, default_name
+
+AUTOINSTRUMENT_DIR = Path(__file__).resolve().parent / "_autoinstrument"
+FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+USAGE_ERROR = 2
+
+
+class UsageProblem(Exception):
+    """Something about the invocation; reported as one line with exit code 2."""
+
+
+class _CommandAfterSeparator(click.Command):
+    """Requires the ``--`` that separates effrec's options from the command it runs."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if "--" not in args and not any(arg in ("-h", "--help") for arg in args):
+            raise click.UsageError("put the command to record after '--', as in: effrec -- python train.py")
+        return super().parse_args(ctx, args)
+
+
+def _resolve_program(program: str) -> str:
+    if os.sep in program:
+        if not (os.path.isfile(program) and os.access(program, os.X_OK)):
+            raise UsageProblem(f"command not found or not executable: {program}")
+        return program
+    found = shutil.which(program)
+    if found is None:
+        raise UsageProblem(f"command not found: {program}")
+    return found
+
+
+def child_environment(run_dir: Path, cuda_sync: bool) -> dict[str, str]:
+    """The command's environment plus what its Python processes need to record themselves."""
+    env = dict(os.environ)
+    existing = [entry for entry in env.get("PYTHONPATH", "").split(os.pathsep) if entry]
+    env["PYTHONPATH"] = os.pathsep.join([str(AUTOINSTRUMENT_DIR), *existing])
+    env[ENV_RUN_DIR] = str(run_dir.resolve())
+    env[ENV_CUDA_SYNC] = "1" if cuda_sync else "0"
+    return env
+
+
+def _terminal_delivers_signals() -> bool:
+    """True when a Ctrl-C at the terminal already reaches the command (same foreground group)."""
+    try:
+        return os.tcgetpgrp(sys.stdin.fileno()) == os.getpgrp()
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def _say(message: str) -> None:
+    print(f"effrec: {message}", file=sys.stderr, flush=True)
+
+
+@click.command(
+    cls=_CommandAfterSeparator,
+    context_settings={"ignore_unknown_options": True, "help_option_names": ["-h", "--help"]},
+)
+@click.option(
+    "--out",
+    default="effrec_runs",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Folder that receives the run directory <UTC time>-<name>.",
+)
+@click.option("--name", help="Name of the run directory [default: the config file's stem or the program].")
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0.001),
+    help="Seconds between NVML polls [default: EFFICIENTLLM_COLLECTION_INTERVAL or 0.1].",
+)
+@click.option(
+    "--no-sync",
+    is_flag=True,
+    help="Take step end times without torch.cuda.synchronize() (the CPU's view of the step).",
+)
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+def effrec(out: str, name: str | None, interval: float | None, no_sync: bool, command: tuple[str, ...]) -> int:
+    """Run COMMAND and record GPU telemetry and training events for effanalyze.
+
+    \b
+    Examples:
+      effrec -- llamafactory-cli train examples/llama3_1_lora_sft_efficientllm.yaml
+      effrec --interval 0.05 --name bs16 -- torchrun --nproc_per_node 8 train.py
+    """
+    settings = RecorderSettings.from_env()
+    argv = list(command)
+    program = _resolve_program(argv[0])
+    if not settings.enabled:
+        os.execv(program, argv)  # EFFICIENTLLM_METRICS_ENABLED=false: the command, untouched
+    interval_s = interval if interval is not None else settings.interval_s
+    try:
+        run_dir = create_run_dir(out, name or default_name(argv))
+    except OSError as error:
+        raise UsageProblem(f"cannot create a run directory in {out}: {error.strerror or error}") from None
+    return record(run_dir, argv, program, interval_s, settings.history_size, cuda_sync=not no_sync)
+
+
+def record(run_dir: Path, argv: list[str], program: str, interval_s: float, history_size: int, cuda_sync: bool) -> int:
+    """Sample, run the command to its end, finalise; returns the exit code to leave with."""
+    sampling = HostSampling(run_dir, interval_s, history_size, os.environ.get("CUDA_VISIBLE_DEVICES"))
+    host = sampling.start()
+    manifest = meta.new_manifest(
+        argv,
+        run_dir.name,
+        {
+            "interval_s": interval_s,
+            "energy_interval_s": 1.0,
+            "power_buffer": True,
+            "cuda_sync": cuda_sync,
+            "flush_interval_s": FLUSH_INTERVAL_S,
+            "history_size": history_size,
+        },
+        host,
+        sys.argv,
+    )
+    meta.write_json_atomically(run_dir / schema.META_FILE, manifest)
+    _say(f"recording into {run_dir}")
+    received: list[int] = []
+    try:
+        child = subprocess.Popen([program, *argv[1:]], env=child_environment(run_dir, cuda_sync))
+    except OSError as error:
+        sampling.stop()
+        meta.finalise(run_dir, manifest, "failed", None, {})
+        raise UsageProblem(f"cannot run {argv[0]}: {error.strerror or error}") from None
+
+    def forward(signum: int, _frame: Any) -> None:
+        received.append(signum)
+        if signum == signal.SIGINT and _terminal_delivers_signals():
+            return  # the terminal sent it to the command as well; a second one would cut its cleanup
+        try:
+            child.send_signal(signum)
+        except OSError:
+            pass
+
+    previous = {signum: signal.signal(signum, forward) for signum in FORWARDED_SIGNALS}
+    try:
+        returncode = child.wait()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    sampler_stats = sampling.stop()
+    if returncode < 0 or received:
+        status = "killed"
+    else:
+        status = "complete" if returncode == 0 else "failed"
+    meta.finalise(run_dir, manifest, status, returncode, sampler_stats)
+    _say(f"run {status} (exit code {returncode}); trace in {run_dir}")
+    _say(f"next: effanalyze {run_dir} --tensorboard")
+    return 128 - returncode if returncode < 0 else returncode
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: one-line errors and exit code 2 for a bad invocation."""
+    try:
+        code = effrec.main(args=argv, prog_name="effrec", standalone_mode=False)
+    except click.UsageError as error:
+        _say(f"error: {error.format_message()}")
+        code = USAGE_ERROR
+    except UsageProblem as error:
+        _say(f"error: {error}")
+        code = USAGE_ERROR
+    except click.Abort:
+        code = 130
+    sys.exit(code if isinstance(code, int) else 0)

@@ -1,0 +1,78 @@
+"""Settings from the environment: the seed's ``EFFICIENTLLM_*`` variables and our own hand-off.
+
+``effrec`` passes what every training process needs through ``EFFTRACE_*`` variables, because
+the processes it starts (torchrun workers, dataloader workers) only share an environment.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+# The seed integration's variables (their names and meaning are kept).
+ENV_ENABLED = "EFFICIENTLLM_METRICS_ENABLED"
+ENV_INTERVAL = "EFFICIENTLLM_COLLECTION_INTERVAL"
+ENV_HISTORY_SIZE = "EFFICIENTLLM_HISTORY_SIZE"
+ENV_LOG_INTERVAL = "EFFICIENTLLM_LOG_INTERVAL"
+
+# effrec -> training processes.
+ENV_RUN_DIR = "EFFTRACE_RUN_DIR"
+ENV_CUDA_SYNC = "EFFTRACE_CUDA_SYNC"
+
+DEFAULT_INTERVAL_S = 0.1
+DEFAULT_HISTORY_SIZE = 1000
+DEFAULT_LOG_INTERVAL = 10
+FLUSH_INTERVAL_S = 2.0
+"""No recorded row waits longer than this in memory, so a killed job loses at most this much."""
+ENERGY_INTERVAL_S = 1.0
+"""nvmlDeviceGetTotalEnergyConsumption costs ~4 ms a call on H100: read it at most this often."""
+POWER_BUFFER_INTERVAL_S = 0.5
+"""The driver keeps ~2.4 s of 20-ms power samples on H100; harvest well before it wraps."""
+
+_FALSE = {"0", "false", "no", "off"}
+
+
+def _warn(message: str) -> None:
+    print(f"efftrace: warning: {message}", file=sys.stderr)
+
+
+def _positive(env: Mapping[str, str], name: str, default: float, kind: type) -> float:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        _warn(f"{name}={raw!r} is not a number; using {default}")
+        return default
+    if value <= 0:
+        _warn(f"{name}={raw!r} must be positive; using {default}")
+        return default
+    return value
+
+
+@dataclass(frozen=True)
+class RecorderSettings:
+    """What the seed's variables say, with our defaults where they are unset."""
+
+    enabled: bool
+    interval_s: float
+    history_size: int
+    log_interval: int
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> RecorderSettings:
+        env = os.environ if env is None else env
+        return cls(
+            enabled=env.get(ENV_ENABLED, "true").strip().lower() not in _FALSE,
+            interval_s=_positive(env, ENV_INTERVAL, DEFAULT_INTERVAL_S, float),
+            history_size=int(_positive(env, ENV_HISTORY_SIZE, DEFAULT_HISTORY_SIZE, int)),
+            log_interval=int(_positive(env, ENV_LOG_INTERVAL, DEFAULT_LOG_INTERVAL, int)),
+        )
+
+
+def cuda_sync_enabled(env: Mapping[str, str] | None = None) -> bool:
+    env = os.environ if env is None else env
+    return env.get(ENV_CUDA_SYNC, "1").strip().lower() not in _FALSE

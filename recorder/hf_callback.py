@@ -1,0 +1,278 @@
+"""A ``transformers.TrainerCallback`` that writes one ``train_step`` event per optimizer step.
+
+``effrec`` adds it to every ``Trainer`` on its own (see :mod:`recorder.hf_instrument`); code
+that records without ``effrec`` can call :meth:`EffTraceCallback.install` on its trainer.
+
+Timing: a step runs from ``on_step_begin`` (its micro-batches are already fetched) to
+``on_step_end``, which is taken after ``torch.cuda.synchronize()`` unless ``--no-sync`` said
+otherwise, so the end is when the GPU finished the step, not when the CPU queued it.
+Loss, learning rate and grad norm are logged by the Trainer *after* ``on_step_end``, so a step's
+event is held open until the next step begins (or training ends) to pick them up.
+
+Nothing in here may break a training run: every hook is guarded, warns once and then stops
+recording for this process.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import socket
+import sys
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Any
+
+from transformers import TrainerCallback
+
+from recorder import torch_probe
+from recorder.config import cuda_sync_enabled
+from recorder.events import EventLog, process_event_log
+
+_VERSIONED_PACKAGES = ("torch", "transformers", "accelerate", "peft", "trl", "deepspeed", "llamafactory", "datasets")
+
+
+def library_versions() -> dict[str, str | None]:
+    versions: dict[str, str | None] = {"python": sys.version.split()[0]}
+    for package in _VERSIONED_PACKAGES:
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = None
+    return versions
+
+
+def parameter_counts(model: Any) -> tuple[int, int]:
+    """(total, trainable) parameters; ZeRO-3 partitions report their full size via ``ds_numel``."""
+    total = trainable = 0
+    for parameter in model.parameters():
+        count = int(getattr(parameter, "ds_numel", 0) or parameter.numel())
+        total += count
+        if parameter.requires_grad:
+            trainable += count
+    return total, trainable
+
+
+def _guarded(hook: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(hook)
+    def run(self: EffTraceCallback, *args: Any, **kwargs: Any) -> Any:
+        if self.disabled:
+            return None
+        try:
+            return hook(self, *args, **kwargs)
+        except Exception as error:  # noqa: BLE001 - recording must never stop training
+            self.disabled = True
+            print(
+                f"efftrace: warning: step recording stopped in {hook.__name__} "
+                f"({type(error).__name__}: {error}); training continues",
+                file=sys.stderr,
+            )
+            return None
+
+    return run
+
+
+@dataclass
+class _Step:
+    step: int
+    start_ns: int
+    end_ns: int
+    synced: bool
+    tally: torch_probe.TokenTally
+    memory: tuple[int | None, int | None, int | None]
+    loss: float | None = None
+    learning_rate: float | None = None
+    grad_norm: float | None = None
+
+
+class EffTraceCallback(TrainerCallback):
+    """Records optimizer steps, evaluations and the trainer's setup of one process."""
+
+    def __init__(self, event_log: EventLog | None = None, cuda_sync: bool | None = None) -> None:
+        self._log = event_log
+        self.cuda_sync = cuda_sync_enabled() if cuda_sync is None else cuda_sync
+        self.disabled = False
+        self._trainer: Any = None
+        self._tally = torch_probe.TokenTally()
+        self._step_start_ns: int | None = None
+        self._open: _Step | None = None
+        self._unresolved: deque[_Step] = deque()
+        self._tokens_seen = 0
+
+    @classmethod
+    def install(cls, trainer: Any, **kwargs: Any) -> EffTraceCallback:
+        """Add the callback to ``trainer`` (once) and count the tokens of every micro-batch it trains on."""
+        for callback in trainer.callback_handler.callbacks:
+            if isinstance(callback, cls):
+                return callback
+        callback = cls(**kwargs)
+        callback._trainer = trainer
+        trainer.add_callback(callback)
+        training_step = trainer.training_step
+
+        @functools.wraps(training_step)
+        def counting_training_step(model: Any, inputs: Any, *args: Any, **kw: Any) -> Any:
+            if not callback.disabled:
+                try:
+                    callback._tally.add(inputs)
+                except Exception:  # noqa: BLE001 - an odd batch leaves the step uncounted
+                    pass
+            return training_step(model, inputs, *args, **kw)
+
+        trainer.training_step = counting_training_step
+        evaluate = trainer.evaluate
+
+        @functools.wraps(evaluate)
+        def timed_evaluate(*args: Any, **kw: Any) -> Any:
+            start_ns = time.time_ns()
+            result = evaluate(*args, **kw)
+            callback._record_eval(start_ns)
+            return result
+
+        trainer.evaluate = timed_evaluate
+        return callback
+
+    # -- Trainer hooks -------------------------------------------------------------------------
+
+    @_guarded
+    def on_train_begin(self, args: Any, state: Any, control: Any, model: Any = None, **kwargs: Any) -> None:
+        if self._log is None:
+            self._log = process_event_log(rank=int(getattr(args, "process_index", 0)))
+        if self._log is None:
+            self.disabled = True  # neither under effrec nor given a log: nothing to record into
+            return
+        info: dict[str, Any] = {
+            "rank": self._log.rank,
+            "local_rank": int(getattr(args, "local_process_index", 0)),
+            "world_size": int(getattr(args, "world_size", 1)),
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "cuda_sync": self.cuda_sync,
+            "versions": library_versions(),
+            "output_dir": getattr(args, "output_dir", None),
+            "tensorboard_dir": self._tensorboard_dir(),
+            "report_to": getattr(args, "report_to", None),
+            "per_device_train_batch_size": getattr(args, "per_device_train_batch_size", None),
+            "gradient_accumulation_steps": getattr(args, "gradient_accumulation_steps", None),
+            "gradient_checkpointing": getattr(args, "gradient_checkpointing", None),
+            "logging_steps": getattr(args, "logging_steps", None),
+            "max_steps": getattr(state, "max_steps", None),
+            "bf16": getattr(args, "bf16", None),
+            "fp16": getattr(args, "fp16", None),
+        }
+        if model is not None:
+            total, trainable = parameter_counts(model)
+            config = getattr(model, "config", None)
+            info["model"] = {
+                "class": type(model).__name__,
+                "name_or_path": getattr(config, "_name_or_path", None),
+                "total_params": total,
+                "trainable_params": trainable,
+                "hidden_size": getattr(config, "hidden_size", None),
+                "num_hidden_layers": getattr(config, "num_hidden_layers", None),
+                "num_attention_heads": getattr(config, "num_attention_heads", None),
+                "dtype": str(getattr(config, "torch_dtype", None) or getattr(config, "dtype", None)),
+            }
+        self._log.write_rank_info(info)
+        self._tokens_seen = int(getattr(state, "num_input_tokens_seen", 0) or 0)
+
+    @_guarded
+    def on_step_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self._close_open_step()
+        self._step_start_ns = time.time_ns()
+
+    @_guarded
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if self._log is None or self._step_start_ns is None:
+            return
+        synced = torch_probe.synchronize() if self.cuda_sync else False
+        end_ns = time.time_ns()
+        tally, self._tally = self._tally, torch_probe.TokenTally()
+        if not tally.counted:  # plain add_callback(): fall back on the Trainer's own token count
+            seen = int(getattr(state, "num_input_tokens_seen", 0) or 0)
+            if seen > self._tokens_seen:
+                tally.add_tokens(seen - self._tokens_seen)
+            self._tokens_seen = seen
+        if not synced:
+            tally.start_host_copy()
+        self._open = _Step(
+            step=int(state.global_step),
+            start_ns=self._step_start_ns,
+            end_ns=end_ns,
+            synced=synced,
+            tally=tally,
+            memory=torch_probe.allocator_memory(),
+        )
+        self._step_start_ns = None
+
+    @_guarded
+    def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        step = self._open
+        if step is None or not logs or step.step != state.global_step:
+            return
+        step.loss = _number(logs.get("loss"))
+        step.learning_rate = _number(logs.get("learning_rate"))
+        step.grad_norm = _number(logs.get("grad_norm"))
+
+    @_guarded
+    def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self._close_open_step()
+        self._write_resolved(wait=True)
+        if self._log is not None:
+            self._log.flush()
+
+    # -- internals ------------------------------------------------------------------------------
+
+    def _record_eval(self, start_ns: int) -> None:
+        if self.disabled or self._log is None:
+            return
+        synced = torch_probe.synchronize() if self.cuda_sync else False
+        self._log.write("eval", start_ns, time.time_ns(), synced=synced)
+
+    def _close_open_step(self) -> None:
+        if self._open is not None:
+            self._unresolved.append(self._open)
+            self._open = None
+        self._write_resolved(wait=False)
+
+    def _write_resolved(self, wait: bool) -> None:
+        """Write the steps whose token counts are known, in order."""
+        while self._unresolved and (wait or self._unresolved[0].tally.ready()):
+            step = self._unresolved.popleft()
+            allocated, reserved, peak = step.memory
+            self._log.write(
+                "train_step",
+                step.start_ns,
+                step.end_ns,
+                step=step.step,
+                synced=step.synced,
+                micro_batches=step.tally.micro_batches or None,
+                samples=step.tally.resolved_samples(),
+                tokens=step.tally.resolve(),
+                loss=step.loss,
+                learning_rate=step.learning_rate,
+                grad_norm=step.grad_norm,
+                mem_allocated_bytes=allocated,
+                mem_reserved_bytes=reserved,
+                mem_peak_bytes=peak,
+            )
+
+    def _tensorboard_dir(self) -> str | None:
+        """Where the Trainer's own TensorBoard callback writes, so effanalyze can write beside it."""
+        if self._trainer is None:
+            return None
+        for callback in self._trainer.callback_handler.callbacks:
+            logging_dir = getattr(callback, "logging_dir", None)
+            if type(callback).__name__ == "TensorBoardCallback" and logging_dir:
+                return os.path.abspath(logging_dir)
+        return None
+
+
+def _number(value: Any) -> float | None:
+    try:
+        return None if value is None else float(value)
+    except (TypeError, ValueError):
+        return None

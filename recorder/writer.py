@@ -1,0 +1,137 @@
+"""Append-only Arrow IPC stream writer that never raises into the process it records.
+
+Rows are buffered column-wise and written as one record batch at least every
+``flush_interval`` seconds (a daemon thread sees to it even when no new row arrives) and
+whenever ``max_rows`` are waiting, so memory stays bounded whatever the run length and a
+``kill -9`` loses at most the last interval. After each batch the file object is flushed to
+the OS, which keeps the bytes even if the process dies right after.
+
+Any I/O error (a full disk, a vanished directory) ends this stream with one warning; the
+caller is never interrupted. A forked child (a dataloader worker) inherits the object but
+must not write into the parent's file, so writes from any other pid are dropped.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+IPC_OPTIONS = pa.ipc.IpcWriteOptions(compression="zstd")
+
+
+class StreamWriter:
+    """One Arrow IPC stream file with a fixed schema."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        schema: pa.Schema,
+        flush_interval: float,
+        max_rows: int,
+    ) -> None:
+        self.path = Path(path)
+        self.schema = schema
+        self.max_rows = max(1, max_rows)
+        self.rows_written = 0
+        self.failed = False
+        self._flush_interval = flush_interval
+        self._columns: list[list[Any]] = [[] for _ in schema.names]
+        self._pending = 0
+        self._lock = threading.Lock()
+        self._closed = threading.Event()
+        self._pid = os.getpid()
+        self._file = None
+        self._ipc = None
+        try:
+            self._file = open(self.path, "wb")  # noqa: SIM115 - lives as long as the writer
+            self._ipc = pa.ipc.new_stream(self._file, schema, options=IPC_OPTIONS)
+            self._file.flush()
+        except OSError as error:
+            self._fail(error)
+        self._flusher = threading.Thread(target=self._flush_periodically, name="efftrace-flush", daemon=True)
+        self._flusher.start()
+
+    def append(self, row: Sequence[Any]) -> None:
+        """Buffer one row, values in schema order."""
+        if self.failed or os.getpid() != self._pid:
+            return
+        with self._lock:
+            for column, value in zip(self._columns, row, strict=True):
+                column.append(value)
+            self._pending += 1
+            if self._pending >= self.max_rows:
+                self._write_pending()
+
+    def extend(self, columns: Sequence[Sequence[Any]]) -> None:
+        """Buffer many rows given column-wise (all columns the same length)."""
+        if self.failed or os.getpid() != self._pid or not columns or not len(columns[0]):
+            return
+        with self._lock:
+            for column, values in zip(self._columns, columns, strict=True):
+                column.extend(values)
+            self._pending += len(columns[0])
+            if self._pending >= self.max_rows:
+                self._write_pending()
+
+    def flush(self) -> None:
+        if os.getpid() != self._pid:
+            return
+        with self._lock:
+            self._write_pending()
+
+    def close(self) -> None:
+        """Write what is pending and the end-of-stream marker. Safe to call twice."""
+        if os.getpid() != self._pid or self._closed.is_set():
+            return
+        self._closed.set()
+        with self._lock:
+            self._write_pending()
+            if self._ipc is not None and not self.failed:
+                try:
+                    self._ipc.close()
+                except OSError as error:
+                    self._fail(error)
+            if self._file is not None:
+                try:
+                    self._file.close()
+                except OSError as error:
+                    self._fail(error)
+            self._ipc = None
+
+    def _flush_periodically(self) -> None:
+        while not self._closed.wait(self._flush_interval):
+            self.flush()
+
+    def _write_pending(self) -> None:
+        """Caller holds the lock."""
+        if not self._pending or self.failed or self._ipc is None:
+            return
+        try:
+            arrays = [
+                pa.array(values, type=field.type) for values, field in zip(self._columns, self.schema, strict=True)
+            ]
+            batch = pa.RecordBatch.from_arrays(arrays, schema=self.schema)
+            self._ipc.write_batch(batch)
+            self._file.flush()
+        except (OSError, pa.ArrowException) as error:
+            self._fail(error)
+            return
+        finally:
+            for column in self._columns:
+                column.clear()
+        self.rows_written += self._pending
+        self._pending = 0
+
+    def _fail(self, error: BaseException) -> None:
+        if not self.failed:
+            print(f"efftrace: warning: stopped writing {self.path}: {error}", file=sys.stderr)
+        self.failed = True
+        for column in self._columns:
+            column.clear()
+        self._pending = 0
