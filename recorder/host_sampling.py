@@ -9,6 +9,7 @@ trace, with a warning.
 from __future__ import annotations
 
 import os
+import resource
 import socket
 import time
 from pathlib import Path
@@ -127,6 +128,8 @@ class HostSampling:
             except Exception:  # noqa: BLE001 - shutting down; nothing left to protect
                 pass
         self.host_info["clock_end"] = clock_pair()
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        stats["process_cpu_seconds"] = round(usage.ru_utime + usage.ru_stime, 6)  # this whole process
         return stats
 
 
