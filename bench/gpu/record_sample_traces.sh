@@ -3,7 +3,8 @@
 #
 #   bash bench/gpu/record_sample_traces.sh OUT_DIR
 #
-# Needs python3 with torch, pyarrow, click, nvidia-ml-py, and llamafactory 0.9.5 importable.
+# Needs python3 with torch, pyarrow, click, nvidia-ml-py, and llamafactory 0.9.5 importable
+# (predict_with_generate also needs jieba, nltk and rouge-chinese). RUNS="predict" records only those.
 # Makes a random 1.06 B-parameter Llama (no download), then records under effrec:
 #   h100-lora-sft   LLaMA-Factory LoRA SFT, 200 steps      (sample_traces/configs/h100_lora_sft.yaml)
 #   h100-full-sft   LLaMA-Factory full SFT, 200 steps      (sample_traces/configs/h100_full_sft.yaml)
@@ -24,13 +25,15 @@ python3 examples/make_random_llama.py "$work" --hidden 2048 --layers 18 \
 cp sample_traces/configs/h100_*.yaml "$work/"
 cd "$work" || exit 1
 
-for run in lora_sft full_sft predict; do
+for run in ${RUNS:-lora_sft full_sft predict}; do
     effrec --out runs --name "h100-${run//_/-}" -- python3 -m llamafactory.cli train "h100_$run.yaml" \
         > "$out/log-$run.txt" 2>&1
     echo "$run: exit $?"; tail -n 3 "$out/log-$run.txt"
 done
-effrec --out runs --name idle-10hz --interval 0.1 -- sleep 30
-effrec --out runs --name idle-100hz --interval 0.01 -- sleep 30
+if [ -z "${RUNS:-}" ]; then
+    effrec --out runs --name idle-10hz --interval 0.1 -- sleep 30
+    effrec --out runs --name idle-100hz --interval 0.01 -- sleep 30
+fi
 
 python3 "$project/bench/gpu/summarise_runs.py" runs | tee "$out/summary.txt"
 tar --exclude='*.safetensors' --exclude='*.bin' --exclude='*.pt' --exclude='*.pth' \
