@@ -107,6 +107,7 @@ class _Gpu:
     guard: FieldGuard
     gpm_samples: list[Any] = field(default_factory=list)  # two NVML GPM samples, used in turn
     gpm_have_previous: bool = False
+    gpm_request: Any = None  # one nvmlGpmMetricsGet request per GPU, reused every poll
     next_energy_s: float = 0.0
     next_buffer_s: float = 0.0
     last_buffer_us: int = 0
@@ -258,13 +259,15 @@ class GpuSampler(threading.Thread):
         if not gpu.gpm_have_previous:
             gpu.gpm_have_previous = True
             return nothing
-        request = nvml.c_nvmlGpmMetricsGet_t()
-        request.version = nvml.NVML_GPM_METRICS_GET_VERSION
-        request.numMetrics = len(self._gpm_metric_ids)
+        request = gpu.gpm_request
+        if request is None:
+            request = gpu.gpm_request = nvml.c_nvmlGpmMetricsGet_t()
+            request.version = nvml.NVML_GPM_METRICS_GET_VERSION
+            request.numMetrics = len(self._gpm_metric_ids)
+            for slot, metric_id in enumerate(self._gpm_metric_ids):
+                request.metrics[slot].metricId = metric_id or 0
         request.sample1 = previous
         request.sample2 = current
-        for slot, metric_id in enumerate(self._gpm_metric_ids):
-            request.metrics[slot].metricId = metric_id or 0
         if gpu.guard.read("gpm", nvml.nvmlGpmMetricsGet, request) is None:
             return nothing
         values = []

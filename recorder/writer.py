@@ -3,8 +3,8 @@
 Rows are buffered column-wise and written as one record batch at least every
 ``flush_interval`` seconds (a daemon thread sees to it even when no new row arrives) and
 whenever ``max_rows`` are waiting, so memory stays bounded whatever the run length and a
-``kill -9`` loses at most the last interval. After each batch the file object is flushed to
-the OS, which keeps the bytes even if the process dies right after.
+``kill -9`` loses at most the last interval. Each batch goes to the OS in write calls of its
+own, so the bytes are safe the moment ``write_batch`` returns, even if the process dies next.
 
 Small batches keep the loss bounded but compress poorly (a 20-row batch is half metadata), so
 :meth:`StreamWriter.close` rewrites the finished stream into batches of up to
@@ -26,6 +26,8 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+
+from recorder.arrow_columns import to_arrow
 
 IPC_OPTIONS = pa.ipc.IpcWriteOptions(compression="zstd")
 COMPACT_BATCH_ROWS = 65_536
@@ -79,10 +81,11 @@ class StreamWriter:
         self._file = None
         self._ipc = None
         try:
-            self._file = open(self.path, "wb")  # noqa: SIM115 - lives as long as the writer
+            # An OSFile writes straight to the descriptor (no user-space buffer to lose on a kill),
+            # and needs no Python callbacks, so the flusher thread never waits on the GIL holder.
+            self._file = pa.OSFile(str(self.path), "wb")
             self._ipc = pa.ipc.new_stream(self._file, schema, options=IPC_OPTIONS)
-            self._file.flush()
-        except OSError as error:
+        except (OSError, pa.ArrowException) as error:
             self._fail(error)
         self._flusher = threading.Thread(target=self._flush_periodically, name="efftrace-flush", daemon=True)
         self._flusher.start()
@@ -145,12 +148,9 @@ class StreamWriter:
         if not self._pending or self.failed or self._ipc is None:
             return
         try:
-            arrays = [
-                pa.array(values, type=field.type) for values, field in zip(self._columns, self.schema, strict=True)
-            ]
+            arrays = [to_arrow(values, field.type) for values, field in zip(self._columns, self.schema, strict=True)]
             batch = pa.RecordBatch.from_arrays(arrays, schema=self.schema)
             self._ipc.write_batch(batch)
-            self._file.flush()
         except (OSError, pa.ArrowException) as error:
             self._fail(error)
             return

@@ -1,0 +1,220 @@
+"""The sampler's logic against an in-process fake NVML."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from conftest import read_stream
+from fake_nvml import NVML_ERROR_LIBRARY_NOT_FOUND, NVML_ERROR_UNKNOWN, FakeGpu, FakeNvml
+
+from recorder import schema
+from recorder.gpus import visible_indices
+from recorder.host_sampling import HostSampling
+from recorder.sampler import GpuSampler
+
+
+def sample(tmp_path, nvml, seconds=0.6, interval=0.05, visible=None):
+    warnings: list[str] = []
+    sampling = HostSampling(tmp_path, interval, 1000, visible, nvml=nvml, warn=warnings.append)
+    host = sampling.start()
+    time.sleep(seconds)
+    stats = sampling.stop()
+    return host, stats, warnings
+
+
+def gpu_table(tmp_path):
+    return read_stream(tmp_path / schema.gpu_samples_file(HostSampling(tmp_path, 1, 1, None).hostname))
+
+
+def power_table(tmp_path):
+    return read_stream(tmp_path / schema.power_samples_file(HostSampling(tmp_path, 1, 1, None).hostname))
+
+
+def test_rows_per_poll_and_values_are_raw(tmp_path):
+    nvml = FakeNvml([FakeGpu("GPU-aaaa"), FakeGpu("GPU-bbbb", power_mw=100_000)])
+    host, stats, warnings = sample(tmp_path, nvml)
+    table = gpu_table(tmp_path)
+    assert table.schema.equals(schema.GPU_SAMPLES_SCHEMA)
+    assert stats["polls"] >= 5 and table.num_rows == 2 * stats["polls"]
+    rows = table.to_pylist()
+    first = [row for row in rows if row["gpu"] == 0][0]
+    assert first["power_instant_mw"] == 300_007 and first["power_avg_mw"] == 300_000
+    assert first["mem_used_bytes"] == 10 << 30 and first["mem_total_bytes"] == 80 << 30
+    assert (first["util_gpu_pct"], first["util_mem_pct"], first["sm_clock_mhz"]) == (90, 40, 1980)
+    assert {gpu["uuid"] for gpu in host["gpus"]} == {"GPU-aaaa", "GPU-bbbb"}
+    assert all(gpu["gpm_supported"] for gpu in host["gpus"])
+    assert warnings == []
+    times = table["time_ns"].to_pylist()
+    assert abs(times[0] - time.time_ns()) < 5e9
+
+
+def test_gpm_is_null_on_first_poll_then_filled(tmp_path):
+    sample(tmp_path, FakeNvml([FakeGpu("GPU-a")]))
+    rows = gpu_table(tmp_path).to_pylist()
+    assert rows[0]["gpm_sm_activity_pct"] is None
+    assert all(row["gpm_sm_activity_pct"] == 80.0 for row in rows[1:])
+    assert all(row["gpm_tensor_activity_pct"] == 60.0 and row["gpm_dram_bw_pct"] == 30.0 for row in rows[1:])
+
+
+def test_energy_counter_read_at_most_once_a_second(tmp_path):
+    nvml = FakeNvml([FakeGpu("GPU-a")])
+    _, stats, _ = sample(tmp_path, nvml, seconds=1.3, interval=0.02)
+    energy = [row["energy_mj"] for row in gpu_table(tmp_path).to_pylist()]
+    assert stats["polls"] > 30
+    assert nvml.calls["nvmlDeviceGetTotalEnergyConsumption"] == 2
+    assert sum(value is not None for value in energy) == 2
+
+
+def test_power_buffer_is_harvested_without_duplicates(tmp_path):
+    gpu = FakeGpu("GPU-a")
+    now_us = time.time_ns() // 1000
+    gpu.buffer = [(now_us - 2_000_000 + 20_000 * i, 250_000 + i) for i in range(100)]  # 2 s at 50 Hz
+    sample(tmp_path, FakeNvml([gpu]), seconds=1.2, interval=0.05)
+    table = power_table(tmp_path)
+    times = table["time_ns"].to_pylist()
+    assert table.num_rows == 100, "every buffered sample once, however often the buffer was read"
+    assert times == sorted(times) and len(set(times)) == 100
+    assert times[0] == gpu.buffer[0][0] * 1000
+    assert table["power_mw"].to_pylist() == [mw for _, mw in gpu.buffer]
+
+
+def test_unsupported_field_is_null_and_warned_once(tmp_path):
+    gpu = FakeGpu("GPU-a", unsupported={"nvmlDeviceGetFieldValues"}, gpm=False)
+    _, _, warnings = sample(tmp_path, FakeNvml([gpu]))
+    rows = gpu_table(tmp_path).to_pylist()
+    assert all(row["power_instant_mw"] is None for row in rows)
+    assert all(row["power_avg_mw"] == 300_000 for row in rows)
+    assert all(row["gpm_sm_activity_pct"] is None for row in rows)
+    assert len([w for w in warnings if "power_instant" in w]) == 1
+
+
+def test_transient_failure_recovers(tmp_path):
+    gpu = FakeGpu("GPU-a")
+    nvml = FakeNvml([gpu])
+    gpu.failing["nvmlDeviceGetMemoryInfo"] = NVML_ERROR_UNKNOWN
+    warnings: list[str] = []
+    sampler_dir = tmp_path
+    sampling = HostSampling(sampler_dir, 0.02, 1000, None, nvml=nvml, warn=warnings.append)
+    sampling.start()
+    time.sleep(0.2)
+    gpu.failing.clear()
+    time.sleep(0.2)
+    sampling.stop()
+    used = [row["mem_used_bytes"] for row in gpu_table(tmp_path).to_pylist()]
+    assert used[0] is None and used[-1] == 10 << 30
+    assert len(warnings) == 1
+
+
+def test_lost_gpu_stops_its_rows_not_the_others(tmp_path):
+    gpus = [FakeGpu("GPU-a"), FakeGpu("GPU-b")]
+    nvml = FakeNvml(gpus)
+    warnings: list[str] = []
+    sampling = HostSampling(tmp_path, 0.02, 1000, None, nvml=nvml, warn=warnings.append)
+    sampling.start()
+    time.sleep(0.2)
+    gpus[1].lost = True
+    time.sleep(0.2)
+    stats = sampling.stop()
+    table = gpu_table(tmp_path).to_pylist()
+    per_gpu = [sum(row["gpu"] == index for row in table) for index in (0, 1)]
+    assert per_gpu[0] == stats["polls"] and 0 < per_gpu[1] < per_gpu[0]
+    assert len([w for w in warnings if "lost" in w]) == 1
+
+
+def test_no_nvml_means_events_only_with_a_warning(tmp_path):
+    host, stats, warnings = sample(tmp_path, FakeNvml([], init_error=NVML_ERROR_LIBRARY_NOT_FOUND), seconds=0.05)
+    assert host["gpus"] == [] and "nvml_error" in host
+    assert "polls" not in stats
+    assert len(warnings) == 1 and "events only" in warnings[0]
+    assert not list(tmp_path.glob("*.arrow"))
+
+
+def test_sampler_thread_failure_is_contained(tmp_path):
+    class Exploding(FakeNvml):
+        def nvmlDeviceGetTemperature(self, handle, sensor):
+            raise RuntimeError("boom")
+
+    _, stats, warnings = sample(tmp_path, Exploding([FakeGpu("GPU-a")]), seconds=0.1)
+    assert stats["error"] == "RuntimeError: boom"
+    assert any("sampler stopped" in warning for warning in warnings)
+
+
+@pytest.mark.parametrize(
+    ("visible", "expected"),
+    [
+        (None, [0, 1, 2, 3]),
+        ("2,0", [2, 0]),
+        ("GPU-cc", [2]),
+        ("GPU-dddd,1", [3, 1]),
+        ("1,7,2", [1]),  # CUDA stops at the first invalid entry
+        ("", []),
+        ("-1", []),
+        ("GPU-", []),  # ambiguous prefix
+    ],
+)
+def test_cuda_visible_devices_maps_to_physical_gpus(visible, expected):
+    nvml = FakeNvml([FakeGpu(f"GPU-{letter * 4}") for letter in "abcd"])
+    assert visible_indices(nvml, visible) == expected
+
+
+def test_sampler_only_polls_visible_gpus(tmp_path):
+    nvml = FakeNvml([FakeGpu("GPU-a"), FakeGpu("GPU-b"), FakeGpu("GPU-c")])
+    host, _, _ = sample(tmp_path, nvml, seconds=0.1, visible="2")
+    assert [gpu["index"] for gpu in host["gpus"]] == [2]
+    assert set(gpu_table(tmp_path)["gpu"].to_pylist()) == {2}
+
+
+def test_poll_spacing_follows_the_interval(tmp_path):
+    nvml = FakeNvml([FakeGpu("GPU-a")])
+    sample(tmp_path, nvml, seconds=1.0, interval=0.1)
+    times = gpu_table(tmp_path)["time_ns"].to_pylist()
+    gaps = [(b - a) / 1e9 for a, b in zip(times, times[1:], strict=False)]
+    assert 8 <= len(times) <= 13
+    assert sorted(gaps)[len(gaps) // 2] == pytest.approx(0.1, abs=0.02)
+
+
+def test_gpm_request_reuses_two_samples_in_time_order():
+    nvml = FakeNvml([FakeGpu("GPU-a")])
+
+    class Sink:
+        def append(self, row):
+            self.last = row
+
+        def extend(self, columns):
+            pass
+
+    sink = Sink()
+    sampler = GpuSampler(nvml, [(0, 0, True)], sink, sink, 0.01)
+    for _ in range(5):
+        sampler.poll_once()
+        time.sleep(0.001)
+    assert sink.last[-3:] == (80.0, 60.0, 30.0)  # the fake asserts sample1 precedes sample2
+
+
+def test_recording_never_imports_pandas(tmp_path):
+    """pa.array() would import pandas when installed; the recorder builds arrays from numpy buffers."""
+    import subprocess
+    import sys
+
+    script = f"""
+import sys, time
+sys.path.insert(0, {str(Path(__file__).parent)!r})
+from fake_nvml import FakeGpu, FakeNvml
+import recorder.cli, recorder.events
+from recorder.host_sampling import HostSampling
+from recorder.events import EventLog
+sampling = HostSampling({str(tmp_path)!r}, 0.02, 5, None, nvml=FakeNvml([FakeGpu("GPU-a")]))
+sampling.start()
+log = EventLog({str(tmp_path)!r}, 0, 5)
+for step in range(12):
+    log.write("train_step", step, step + 1, step=step, name=None, loss=1.0, synced=True)
+time.sleep(0.3)
+sampling.stop()
+log.close()
+assert "pandas" not in sys.modules, "pandas was imported"
+print("ok")
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.stdout.strip() == "ok", result.stderr
