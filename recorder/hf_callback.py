@@ -213,9 +213,11 @@ class EffTraceCallback(TrainerCallback):
         step = self._open
         if step is None or not logs or step.step != state.global_step:
             return
-        step.loss = _number(logs.get("loss"))
-        step.learning_rate = _number(logs.get("learning_rate"))
-        step.grad_norm = _number(logs.get("grad_norm"))
+        # The end-of-training summary is logged at the last step too, without these keys.
+        for key in ("loss", "learning_rate", "grad_norm"):
+            value = _number(logs.get(key))
+            if value is not None:
+                setattr(step, key, value)
 
     @_guarded
     def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:

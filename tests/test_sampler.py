@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from pathlib import Path
 
@@ -39,7 +40,7 @@ def test_rows_per_poll_and_values_are_raw(tmp_path):
     assert table.schema.equals(schema.GPU_SAMPLES_SCHEMA)
     assert stats["polls"] >= 5 and table.num_rows == 2 * stats["polls"]
     rows = table.to_pylist()
-    first = [row for row in rows if row["gpu"] == 0][0]
+    first = next(row for row in rows if row["gpu"] == 0)
     assert first["power_instant_mw"] == 300_007 and first["power_avg_mw"] == 300_000
     assert first["mem_used_bytes"] == 10 << 30 and first["mem_total_bytes"] == 80 << 30
     assert (first["util_gpu_pct"], first["util_mem_pct"], first["sm_clock_mhz"]) == (90, 40, 1980)
@@ -170,7 +171,7 @@ def test_poll_spacing_follows_the_interval(tmp_path):
     nvml = FakeNvml([FakeGpu("GPU-a")])
     sample(tmp_path, nvml, seconds=1.0, interval=0.1)
     times = gpu_table(tmp_path)["time_ns"].to_pylist()
-    gaps = [(b - a) / 1e9 for a, b in zip(times, times[1:], strict=False)]
+    gaps = [(b - a) / 1e9 for a, b in itertools.pairwise(times)]
     assert 8 <= len(times) <= 13
     assert sorted(gaps)[len(gaps) // 2] == pytest.approx(0.1, abs=0.02)
 

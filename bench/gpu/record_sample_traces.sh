@@ -9,7 +9,7 @@
 #   h100-lora-sft   LLaMA-Factory LoRA SFT, 200 steps      (sample_traces/configs/h100_lora_sft.yaml)
 #   h100-full-sft   LLaMA-Factory full SFT, 200 steps      (sample_traces/configs/h100_full_sft.yaml)
 #   h100-predict    LLaMA-Factory predict_with_generate    (sample_traces/configs/h100_predict.yaml)
-#   idle-10hz, idle-100hz   `sleep 30` at 0.1 s and 0.01 s: the sampler's own CPU cost
+#   idle-10hz, idle-100hz   `sleep 60` at 0.1 s and 0.01 s: the sampler's own CPU cost
 # and writes OUT_DIR/traces.tar.gz (run directories plus the trainers' logs, without weights).
 set -uo pipefail
 out=$(realpath -m "${1:?usage: record_sample_traces.sh OUT_DIR}")
@@ -31,8 +31,8 @@ for run in ${RUNS:-lora_sft full_sft predict}; do
     echo "$run: exit $?"; tail -n 3 "$out/log-$run.txt"
 done
 if [ -z "${RUNS:-}" ]; then
-    effrec --out runs --name idle-10hz --interval 0.1 -- sleep 30
-    effrec --out runs --name idle-100hz --interval 0.01 -- sleep 30
+    effrec --out runs --name idle-10hz --interval 0.1 -- sleep 60
+    effrec --out runs --name idle-100hz --interval 0.01 -- sleep 60
 fi
 
 python3 "$project/bench/gpu/summarise_runs.py" runs | tee "$out/summary.txt"

@@ -1,0 +1,207 @@
+"""Real runs under effrec on CPU: LLaMA-Factory (LoRA and full), torchrun, generate(), the API.
+
+Every count is checked against what the data really holds: LLaMA-Factory's own tokenized
+dataset (saved through its ``tokenized_path`` option), or the script's own tokenizer output.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import load_meta, only_run_dir, read_stream, run_effrec
+
+from recorder.hf_instrument import count_new_tokens
+
+pytestmark = pytest.mark.e2e
+SCRIPTS = Path(__file__).parent / "scripts"
+
+LLAMAFACTORY_CONFIG = """\
+model_name_or_path: {model}
+stage: sft
+do_train: true
+finetuning_type: {finetuning}
+{lora}
+dataset: synthetic
+dataset_dir: {data}
+template: default
+cutoff_len: 128
+overwrite_cache: true
+tokenized_path: {tokenized}
+output_dir: {output}
+logging_steps: 2
+report_to: tensorboard
+per_device_train_batch_size: 4
+gradient_accumulation_steps: 3
+learning_rate: 1.0e-4
+num_train_epochs: 2.0
+save_strategy: "no"
+use_cpu: true
+"""
+
+
+def events(run_dir: Path) -> list[dict]:
+    rows = []
+    for path in sorted(run_dir.glob("events-*.arrow")):
+        rows += read_stream(path).to_pylist()
+    return rows
+
+
+@pytest.mark.parametrize("finetuning", ["lora", "full"])
+def test_llamafactory_sft_under_effrec(tmp_path, tiny_llama, finetuning):
+    pytest.importorskip("llamafactory")
+    datasets = pytest.importorskip("datasets")
+    cli = shutil.which("llamafactory-cli", path=str(Path(sys.executable).parent))
+    assert cli, "llamafactory-cli is installed beside this Python"
+    config = tmp_path / f"tiny_{finetuning}_sft.yaml"
+    config.write_text(
+        LLAMAFACTORY_CONFIG.format(
+            model=tiny_llama / "model",
+            data=tiny_llama / "data",
+            finetuning=finetuning,
+            lora="lora_rank: 4\nlora_target: all" if finetuning == "lora" else "",
+            tokenized=tmp_path / "tokenized",
+            output=tmp_path / "out",
+        )
+    )
+    result = run_effrec(["--out", str(tmp_path / "runs"), "--", cli, "train", str(config)], tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    run_dir = only_run_dir(tmp_path / "runs")
+    assert run_dir.name.endswith(f"tiny_{finetuning}_sft")
+
+    tokenized = datasets.load_from_disk(str(tmp_path / "tokenized"))["train"]
+    expected_tokens = sum(sum(1 for m in mask if m) for mask in tokenized["attention_mask"])
+    trainer_state = json.loads((tmp_path / "out" / "trainer_state.json").read_text())
+    steps = [row for row in events(run_dir) if row["kind"] == "train_step"]
+
+    # 40 examples, 4 x 3 per optimizer step: 4 steps an epoch (the last takes 4 examples), 2 epochs.
+    assert [row["step"] for row in steps] == list(range(1, trainer_state["global_step"] + 1)) == list(range(1, 9))
+    assert sum(row["samples"] for row in steps) == 2 * len(tokenized) == 80
+    assert sum(row["tokens"] for row in steps) == 2 * expected_tokens
+    assert [row["micro_batches"] for row in steps] == [3, 3, 3, 1] * 2
+    assert all(row["start_ns"] < row["end_ns"] for row in steps)
+    assert all(a["end_ns"] <= b["start_ns"] for a, b in itertools.pairwise(steps))
+    logged = [row for row in steps if row["loss"] is not None]
+    assert [row["step"] for row in logged] == [2, 4, 6, 8]
+    assert all(row["learning_rate"] is not None and row["grad_norm"] is not None for row in logged)
+    assert {row["rank"] for row in steps} == {0}
+
+    meta = load_meta(run_dir)
+    assert meta["status"] == "complete" and meta["world_size"] == 1
+    model = meta["model"]
+    assert model["total_params"] > 0 and 0 < model["trainable_params"] <= model["total_params"]
+    if finetuning == "lora":
+        assert model["trainable_params"] < model["total_params"] / 2
+    else:
+        assert model["trainable_params"] == model["total_params"]
+    assert meta["versions"]["llamafactory"] == "0.9.5"
+    assert meta["training_config"]["text"] == config.read_text()
+    rank = meta["ranks"][0]
+    assert rank["tensorboard_dir"].startswith(str(tmp_path / "out" / "runs"))
+    assert Path(rank["tensorboard_dir"]).is_dir()
+
+
+def test_torchrun_two_ranks_one_events_file_each(tmp_path, tiny_llama):
+    torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent))
+    assert torchrun
+    expected_path = tmp_path / "expected.json"
+    result = run_effrec(
+        [
+            "--out",
+            str(tmp_path / "runs"),
+            "--",
+            torchrun,
+            "--nproc_per_node",
+            "2",
+            "--master_port",
+            "29517",
+            str(SCRIPTS / "hf_trainer_train.py"),
+            str(tiny_llama / "model"),
+            str(tmp_path / "out"),
+            str(expected_path),
+        ],
+        tmp_path,
+        env={"OMP_NUM_THREADS": "1"},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    run_dir = only_run_dir(tmp_path / "runs")
+    expected = json.loads(expected_path.read_text())
+    files = sorted(path.name for path in run_dir.glob("events-*.arrow"))
+    assert len(files) == 2 and files[0].endswith("-r0.arrow") and files[1].endswith("-r1.arrow")
+    steps = events(run_dir)
+    for rank in (0, 1):
+        rank_steps = [row for row in steps if row["rank"] == rank]
+        assert [row["step"] for row in rank_steps] == list(range(1, expected["global_step"] + 1))
+    assert sum(row["samples"] for row in steps) == expected["samples"]
+    assert sum(row["tokens"] for row in steps) == expected["tokens"]
+    meta = load_meta(run_dir)
+    assert meta["world_size"] == 2 and [rank["rank"] for rank in meta["ranks"]] == [0, 1]
+
+
+def test_forking_dataloader_does_not_duplicate_events(tmp_path, tiny_llama):
+    expected_path = tmp_path / "expected.json"
+    script = [str(SCRIPTS / "hf_trainer_train.py"), str(tiny_llama / "model"), str(tmp_path / "out")]
+    result = run_effrec(
+        ["--out", str(tmp_path / "runs"), "--", sys.executable, *script, str(expected_path), "2"], tmp_path
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    expected = json.loads(expected_path.read_text())
+    steps = events(only_run_dir(tmp_path / "runs"))
+    assert [row["step"] for row in steps] == list(range(1, expected["global_step"] + 1))
+    assert sum(row["tokens"] for row in steps) == expected["tokens"]
+
+
+def test_generate_calls_become_events(tmp_path, tiny_llama):
+    result = run_effrec(
+        ["--out", str(tmp_path), "--", sys.executable, str(SCRIPTS / "generate_run.py"), str(tiny_llama / "model")],
+        tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    prompt_tokens = int(result.stdout.strip().splitlines()[-1])
+    generated = [row for row in events(only_run_dir(tmp_path)) if row["kind"] == "generate"]
+    assert len(generated) == 2
+    for row in generated:
+        assert row["samples"] == 3
+        assert row["tokens"] == prompt_tokens
+        assert row["generated_tokens"] == 3 * 5
+        assert row["end_ns"] > row["start_ns"]
+
+
+def test_count_new_tokens_stops_at_the_first_eos():
+    torch = pytest.importorskip("torch")
+    from types import SimpleNamespace
+
+    new = torch.tensor([[5, 6, 2, 2, 2], [5, 2, 9, 9, 9], [5, 6, 7, 8, 9]])
+    assert count_new_tokens(new, SimpleNamespace(eos_token_id=2, pad_token_id=2)) == 3 + 2 + 5
+    assert count_new_tokens(new, SimpleNamespace(eos_token_id=[2, 9], pad_token_id=0)) == 3 + 2 + 5
+    assert count_new_tokens(new, SimpleNamespace(eos_token_id=None, pad_token_id=9)) == 15 - 4
+    assert count_new_tokens(new[:, :0], SimpleNamespace(eos_token_id=2, pad_token_id=2)) == 0
+
+
+@pytest.mark.parametrize("under_effrec", [False, True])
+def test_custom_loop_through_the_api(tmp_path, under_effrec):
+    script = [sys.executable, str(SCRIPTS / "custom_loop.py"), str(tmp_path / "api")]
+    (tmp_path / "api").mkdir()
+    if under_effrec:
+        result = run_effrec(["--out", str(tmp_path / "runs"), "--", *script], tmp_path)
+        run_dir = only_run_dir(tmp_path / "runs")
+    else:
+        import subprocess
+
+        result = subprocess.run(script, capture_output=True, text=True, cwd=tmp_path, timeout=300)
+        run_dir = Path(result.stdout.strip().splitlines()[-1])
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = events(run_dir)
+    steps = [row for row in rows if row["kind"] == "train_step"]
+    assert [row["step"] for row in steps] == [1, 2, 3, 4, 5]
+    assert [row["tokens"] for row in steps] == [40, 44, 48, 52, 56]
+    assert all(row["samples"] == 4 and row["loss"] is not None for row in steps)
+    marks = [row for row in rows if row["kind"] == "mark"]
+    assert [row["name"] for row in marks] == ["checkpoint"]
+    meta = load_meta(run_dir)
+    assert meta["status"] == "complete"
+    assert meta["model"]["total_params"] == 8 * 8 + 8
