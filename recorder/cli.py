@@ -134,7 +134,7 @@ def record(run_dir: Path, argv: list[str], program: str, interval_s: float, hist
             "history_size": history_size,
         },
         host,
-        sys.argv,
+        ["effrec", *sys.argv[1:]],
     )
     meta.write_json_atomically(run_dir / schema.META_FILE, manifest)
     _say(f"recording into {run_dir}")

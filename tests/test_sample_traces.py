@@ -1,0 +1,60 @@
+"""The committed H100 traces: readable, complete, and holding what real NVML gave."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pyarrow.compute as pc
+import pytest
+from conftest import ROOT, read_stream
+
+from recorder import schema
+
+TRACES = sorted((ROOT / "sample_traces").glob("h100-*/trace"))
+
+
+def only(run: Path, prefix: str):
+    (path,) = run.glob(f"{prefix}*.arrow")
+    return read_stream(path)
+
+
+def test_there_are_sample_traces():
+    assert {path.parent.name for path in TRACES} >= {"h100-lora-sft", "h100-full-sft", "h100-predict"}
+
+
+@pytest.mark.parametrize("run", TRACES, ids=lambda path: path.parent.name)
+def test_sample_trace_holds_real_nvml_data(run):
+    meta = json.loads((run / schema.META_FILE).read_text())
+    assert meta["status"] == "complete" and meta["format_version"] == schema.FORMAT_VERSION
+    assert meta["hosts"][0]["gpus"][0]["name"] == "NVIDIA H100 80GB HBM3"
+
+    gpu = only(run, schema.GPU_SAMPLES_PREFIX)
+    assert gpu.schema.equals(schema.GPU_SAMPLES_SCHEMA)
+    times = gpu["time_ns"].to_numpy()
+    assert np.all(np.diff(times) > 0)
+    assert np.median(np.diff(times)) == pytest.approx(0.1e9, rel=0.05), "polls at the 0.1 s interval"
+    for column in ("gpm_sm_activity_pct", "gpm_tensor_activity_pct", "gpm_dram_bw_pct"):
+        assert gpu[column].null_count == 1, "GPM filled on every poll but the first"
+    assert gpu["power_instant_mw"].null_count == 0 and gpu["mem_used_bytes"].null_count == 0
+    energy_times = gpu.filter(pc.is_valid(gpu["energy_mj"]))["time_ns"].to_numpy()
+    assert np.median(np.diff(energy_times)) == pytest.approx(1.0e9, rel=0.15), "energy counter at ~1 Hz"
+    energy = gpu.filter(pc.is_valid(gpu["energy_mj"]))["energy_mj"].to_numpy()
+    assert np.all(np.diff(energy.astype(np.int64)) >= 0)
+
+    power = only(run, schema.POWER_SAMPLES_PREFIX)
+    power_times = power["time_ns"].to_numpy()
+    assert np.all(np.diff(power_times) > 0), "driver buffer deduplicated"
+    assert np.median(np.diff(power_times)) == pytest.approx(20e6, rel=0.05), "the driver's 20 ms samples"
+    assert power.num_rows > 4 * gpu.num_rows
+
+    events = only(run, schema.EVENTS_PREFIX)
+    kinds = set(events["kind"].to_pylist())
+    if "predict" in run.parent.name:
+        assert kinds == {"generate"} and events.num_rows == 8
+        assert all(row["generated_tokens"] > 0 for row in events.to_pylist())
+    else:
+        assert kinds == {"train_step"} and events["step"].to_pylist() == list(range(1, 201))
+        assert all(row["synced"] for row in events.to_pylist())
+        assert meta["model"]["total_params"] > 1_000_000_000
