@@ -123,7 +123,6 @@ class Recorder:
         yield record
         synced = torch_probe.synchronize() if self.cuda_sync else False
         end_ns = time.time_ns()
-        allocated, reserved, peak = torch_probe.allocator_memory()
         self._next_step = number + 1
         self._require_log().write(
             "train_step",
@@ -137,9 +136,7 @@ class Recorder:
             loss=record.loss,
             learning_rate=record.learning_rate,
             grad_norm=record.grad_norm,
-            mem_allocated_bytes=allocated,
-            mem_reserved_bytes=reserved,
-            mem_peak_bytes=peak,
+            **torch_probe.allocator_memory(),
         )
 
     @contextlib.contextmanager

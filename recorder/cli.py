@@ -13,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +69,14 @@ def _terminal_delivers_signals() -> bool:
         return os.tcgetpgrp(sys.stdin.fileno()) == os.getpgrp()
     except (OSError, ValueError, AttributeError):
         return False
+
+
+def _save_manifest(write: Callable[[], None]) -> None:
+    """Write meta.json; a full disk costs the manifest (with a warning), never the command."""
+    try:
+        write()
+    except OSError as error:
+        _say(f"warning: could not write {schema.META_FILE}: {error}")
 
 
 def _say(message: str) -> None:
@@ -136,14 +145,14 @@ def record(run_dir: Path, argv: list[str], program: str, interval_s: float, hist
         host,
         ["effrec", *sys.argv[1:]],
     )
-    meta.write_json_atomically(run_dir / schema.META_FILE, manifest)
+    _save_manifest(lambda: meta.write_json_atomically(run_dir / schema.META_FILE, manifest))
     _say(f"recording into {run_dir}")
     received: list[int] = []
     try:
         child = subprocess.Popen([program, *argv[1:]], env=child_environment(run_dir, cuda_sync))
     except OSError as error:
         sampling.stop()
-        meta.finalise(run_dir, manifest, "failed", None, {})
+        _save_manifest(lambda: meta.finalise(run_dir, manifest, "failed", None, {}))
         raise UsageProblem(f"cannot run {argv[0]}: {error.strerror or error}") from None
 
     def forward(signum: int, _frame: Any) -> None:
@@ -166,7 +175,7 @@ def record(run_dir: Path, argv: list[str], program: str, interval_s: float, hist
         status = "killed"
     else:
         status = "complete" if returncode == 0 else "failed"
-    meta.finalise(run_dir, manifest, status, returncode, sampler_stats)
+    _save_manifest(lambda: meta.finalise(run_dir, manifest, status, returncode, sampler_stats))
     _say(f"run {status} (exit code {returncode}); trace in {run_dir}")
     _say(f"next: effanalyze {run_dir} --tensorboard")
     return 128 - returncode if returncode < 0 else returncode

@@ -82,7 +82,7 @@ class _Step:
     end_ns: int
     synced: bool
     tally: torch_probe.TokenTally
-    memory: tuple[int | None, int | None, int | None]
+    memory: dict[str, int | None]
     loss: float | None = None
     learning_rate: float | None = None
     grad_norm: float | None = None
@@ -244,7 +244,6 @@ class EffTraceCallback(TrainerCallback):
         """Write the steps whose token counts are known, in order."""
         while self._unresolved and (wait or self._unresolved[0].tally.ready()):
             step = self._unresolved.popleft()
-            allocated, reserved, peak = step.memory
             self._log.write(
                 "train_step",
                 step.start_ns,
@@ -257,9 +256,7 @@ class EffTraceCallback(TrainerCallback):
                 loss=step.loss,
                 learning_rate=step.learning_rate,
                 grad_norm=step.grad_norm,
-                mem_allocated_bytes=allocated,
-                mem_reserved_bytes=reserved,
-                mem_peak_bytes=peak,
+                **step.memory,
             )
 
     def _tensorboard_dir(self) -> str | None:

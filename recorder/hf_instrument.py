@@ -104,7 +104,6 @@ def record_generate(model: Any, args: tuple[Any, ...], kwargs: dict[str, Any], o
         prompt_tokens = int(prompt.numel())
     else:
         prompt_tokens = None
-    allocated, reserved, peak = torch_probe.allocator_memory()
     log.write(
         "generate",
         start_ns,
@@ -113,9 +112,7 @@ def record_generate(model: Any, args: tuple[Any, ...], kwargs: dict[str, Any], o
         samples=int(sequences.shape[0]),
         tokens=prompt_tokens,
         generated_tokens=count_new_tokens(new, generation_config),
-        mem_allocated_bytes=allocated,
-        mem_reserved_bytes=reserved,
-        mem_peak_bytes=peak,
+        **torch_probe.allocator_memory(),
     )
 
 

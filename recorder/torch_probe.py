@@ -32,12 +32,16 @@ def synchronize() -> bool:
     return True
 
 
-def allocator_memory() -> tuple[int | None, int | None, int | None]:
-    """torch's allocated, reserved and peak-allocated bytes on the current device."""
+def allocator_memory() -> dict[str, int | None]:
+    """torch's allocated, reserved and peak-allocated bytes on the current device, as event fields."""
     cuda = _cuda()
     if cuda is None:
-        return None, None, None
-    return int(cuda.memory_allocated()), int(cuda.memory_reserved()), int(cuda.max_memory_allocated())
+        return {"mem_allocated_bytes": None, "mem_reserved_bytes": None, "mem_peak_bytes": None}
+    return {
+        "mem_allocated_bytes": int(cuda.memory_allocated()),
+        "mem_reserved_bytes": int(cuda.memory_reserved()),
+        "mem_peak_bytes": int(cuda.max_memory_allocated()),
+    }
 
 
 class TokenTally:
