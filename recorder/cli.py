@@ -20,7 +20,7 @@ from typing import Any
 import click
 
 from recorder import meta, schema
-from recorder.config import ENV_CUDA_SYNC, ENV_RUN_DIR, FLUSH_INTERVAL_S, RecorderSettings
+from recorder.config import ENERGY_INTERVAL_S, ENV_CUDA_SYNC, ENV_RUN_DIR, FLUSH_INTERVAL_S, RecorderSettings
 from recorder.host_sampling import HostSampling
 from recorder.run_dir import create_run_dir, default_name
 
@@ -136,7 +136,7 @@ def record(run_dir: Path, argv: list[str], program: str, interval_s: float, hist
         run_dir.name,
         {
             "interval_s": interval_s,
-            "energy_interval_s": 1.0,
+            "energy_interval_s": ENERGY_INTERVAL_S,
             "power_buffer": True,
             "cuda_sync": cuda_sync,
             "flush_interval_s": FLUSH_INTERVAL_S,

@@ -29,6 +29,7 @@ class EventLog:
     def __init__(self, run_dir: str | os.PathLike[str], rank: int, history_size: int) -> None:
         self.run_dir = Path(run_dir)
         self.rank = rank
+        self.pid = os.getpid()  # a forked child must open its own log, not reuse this one
         self.host = socket.gethostname()
         self._writer = StreamWriter(
             self.run_dir / schema.events_file(self.host, rank),
@@ -89,7 +90,7 @@ def process_event_log(rank: int | None = None) -> EventLog | None:
     if not run_dir:
         return None
     with _process_log_lock:
-        if _process_log is None or _process_log._writer._pid != os.getpid():
+        if _process_log is None or _process_log.pid != os.getpid():
             history_size = RecorderSettings.from_env().history_size
             _process_log = EventLog(run_dir, current_rank() if rank is None else rank, history_size)
             atexit.register(_process_log.close)

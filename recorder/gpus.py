@@ -26,7 +26,8 @@ class GpuInfo:
         return asdict(self)
 
 
-def _text(value: bytes | str) -> str:
+def text(value: bytes | str) -> str:
+    """NVML strings: bytes from older bindings, str from newer ones."""
     return value.decode() if isinstance(value, bytes) else value
 
 
@@ -38,7 +39,7 @@ def visible_indices(nvml: Any, cuda_visible_devices: str | None) -> list[int]:
     count = nvml.nvmlDeviceGetCount()
     if cuda_visible_devices is None:
         return list(range(count))
-    uuids = [_text(nvml.nvmlDeviceGetUUID(nvml.nvmlDeviceGetHandleByIndex(i))) for i in range(count)]
+    uuids = [text(nvml.nvmlDeviceGetUUID(nvml.nvmlDeviceGetHandleByIndex(i))) for i in range(count)]
     chosen: list[int] = []
     for entry in (part.strip() for part in cuda_visible_devices.split(",")):
         if not entry:
@@ -72,9 +73,9 @@ def describe(nvml: Any, index: int) -> GpuInfo:
     pci = attempt(nvml.nvmlDeviceGetPciInfo)
     return GpuInfo(
         index=index,
-        uuid=_text(nvml.nvmlDeviceGetUUID(handle)),
-        name=_text(attempt(nvml.nvmlDeviceGetName) or "unknown"),
+        uuid=text(nvml.nvmlDeviceGetUUID(handle)),
+        name=text(attempt(nvml.nvmlDeviceGetName) or "unknown"),
         memory_total_bytes=None if memory is None else int(memory.total),
         power_limit_mw=attempt(nvml.nvmlDeviceGetEnforcedPowerLimit),
-        pci_bus_id=None if pci is None else _text(pci.busId),
+        pci_bus_id=None if pci is None else text(pci.busId),
     )

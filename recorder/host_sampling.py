@@ -17,7 +17,7 @@ from typing import Any
 
 from recorder import schema
 from recorder.config import FLUSH_INTERVAL_S
-from recorder.gpus import GpuInfo, describe, visible_indices
+from recorder.gpus import GpuInfo, describe, text, visible_indices
 from recorder.sampler import GpuSampler, Warn, warn_stderr
 from recorder.writer import StreamWriter
 
@@ -27,10 +27,6 @@ def load_nvml() -> Any:
     import pynvml
 
     return pynvml
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 class HostSampling:
@@ -153,7 +149,7 @@ def _versions(nvml: Any) -> dict[str, Any]:
         ("cuda_driver_version", "nvmlSystemGetCudaDriverVersion"),
     ):
         try:
-            versions[key] = _text(getattr(nvml, call)())
+            versions[key] = str(text(getattr(nvml, call)()))
         except Exception:  # noqa: BLE001 - informative only
             versions[key] = None
     return versions
