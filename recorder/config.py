@@ -7,9 +7,10 @@ the processes it starts (torchrun workers, dataloader workers) only share an env
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
+
+from recorder.messages import warn
 
 # The seed integration's variables (their names and meaning are kept).
 ENV_ENABLED = "EFFICIENTLLM_METRICS_ENABLED"
@@ -34,10 +35,6 @@ POWER_BUFFER_INTERVAL_S = 0.5
 _FALSE = {"0", "false", "no", "off"}
 
 
-def _warn(message: str) -> None:
-    print(f"efftrace: warning: {message}", file=sys.stderr)
-
-
 def _positive(env: Mapping[str, str], name: str, default: float, kind: type) -> float:
     raw = env.get(name)
     if raw is None or raw.strip() == "":
@@ -45,10 +42,10 @@ def _positive(env: Mapping[str, str], name: str, default: float, kind: type) -> 
     try:
         value = kind(raw)
     except ValueError:
-        _warn(f"{name}={raw!r} is not a number; using {default}")
+        warn(f"{name}={raw!r} is not a number; using {default}")
         return default
     if value <= 0:
-        _warn(f"{name}={raw!r} must be positive; using {default}")
+        warn(f"{name}={raw!r} must be positive; using {default}")
         return default
     return value
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from recorder import schema
 from recorder.config import ENV_RUN_DIR, FLUSH_INTERVAL_S, RecorderSettings
+from recorder.messages import warn
 from recorder.writer import StreamWriter
 
 _EVENT_FIELDS = tuple(schema.EVENTS_SCHEMA.names)
@@ -55,7 +56,7 @@ class EventLog:
             temporary.write_text(json.dumps(info, indent=1, default=str))
             os.replace(temporary, path)
         except OSError as error:
-            print(f"efftrace: warning: could not write {path}: {error}", file=sys.stderr)
+            warn(f"could not write {path}: {error}")
 
     def flush(self) -> None:
         self._writer.flush()

@@ -31,6 +31,7 @@ from transformers import TrainerCallback
 from recorder import torch_probe
 from recorder.config import cuda_sync_enabled
 from recorder.events import EventLog, process_event_log
+from recorder.messages import warn
 
 _VERSIONED_PACKAGES = ("torch", "transformers", "accelerate", "peft", "trl", "deepspeed", "llamafactory", "datasets")
 
@@ -65,11 +66,7 @@ def _guarded(hook: Callable[..., Any]) -> Callable[..., Any]:
             return hook(self, *args, **kwargs)
         except Exception as error:  # noqa: BLE001 - recording must never stop training
             self.disabled = True
-            print(
-                f"efftrace: warning: step recording stopped in {hook.__name__} "
-                f"({type(error).__name__}: {error}); training continues",
-                file=sys.stderr,
-            )
+            warn(f"step recording stopped in {hook.__name__} ({type(error).__name__}: {error}); training continues")
             return None
 
     return run

@@ -11,7 +11,6 @@ and ``transformers.generation.utils`` execute, before user code can touch them:
 from __future__ import annotations
 
 import functools
-import sys
 import threading
 import time
 from typing import Any
@@ -19,6 +18,7 @@ from typing import Any
 from recorder import torch_probe
 from recorder.config import cuda_sync_enabled
 from recorder.events import process_event_log
+from recorder.messages import warn
 
 _PATCHED = "__efftrace_patched__"
 _nesting = threading.local()
@@ -28,7 +28,7 @@ _warned: set[str] = set()
 def _warn_once(key: str, message: str) -> None:
     if key not in _warned:
         _warned.add(key)
-        print(f"efftrace: warning: {message}", file=sys.stderr)
+        warn(message)
 
 
 def instrument_trainer(module: Any) -> None:

@@ -18,7 +18,8 @@ from typing import Any
 from recorder import schema
 from recorder.config import FLUSH_INTERVAL_S
 from recorder.gpus import GpuInfo, describe, text, visible_indices
-from recorder.sampler import GpuSampler, Warn, warn_stderr
+from recorder.messages import Warn, warn
+from recorder.sampler import GpuSampler
 from recorder.writer import StreamWriter
 
 
@@ -39,7 +40,7 @@ class HostSampling:
         history_size: int,
         cuda_visible_devices: str | None,
         nvml: Any = None,
-        warn: Warn = warn_stderr,
+        warn: Warn = warn,
     ) -> None:
         self.run_dir = Path(run_dir)
         self.interval_s = interval_s

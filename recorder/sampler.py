@@ -13,7 +13,6 @@ somehow fails altogether ends sampling with a warning — never the training it 
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -21,18 +20,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from recorder.config import ENERGY_INTERVAL_S, POWER_BUFFER_INTERVAL_S
+from recorder.messages import Warn, warn
 from recorder.writer import StreamWriter
 
 MAX_CONSECUTIVE_FAILURES = 50
 """A field that fails this many polls in a row (for a reason other than 'not supported') is dropped."""
 
 GPM_METRIC_NAMES = ("NVML_GPM_METRIC_SM_UTIL", "NVML_GPM_METRIC_ANY_TENSOR_UTIL", "NVML_GPM_METRIC_DRAM_BW_UTIL")
-
-Warn = Callable[[str], None]
-
-
-def warn_stderr(message: str) -> None:
-    print(f"efftrace: warning: {message}", file=sys.stderr, flush=True)
 
 
 def nvml_value(nvml: Any, value: Any, value_type: int) -> int | float:
@@ -123,7 +117,7 @@ class GpuSampler(threading.Thread):
         samples: StreamWriter,
         power: StreamWriter,
         interval_s: float,
-        warn: Warn = warn_stderr,
+        warn: Warn = warn,
     ) -> None:
         """``gpus``: (NVML index, handle, GPM supported) for each GPU to watch."""
         super().__init__(name="efftrace-sampler", daemon=True)

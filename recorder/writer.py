@@ -19,7 +19,6 @@ must not write into the parent's file, so writes from any other pid are dropped.
 from __future__ import annotations
 
 import os
-import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,6 +27,7 @@ from typing import Any
 import pyarrow as pa
 
 from recorder.arrow_columns import to_arrow
+from recorder.messages import warn
 
 IPC_OPTIONS = pa.ipc.IpcWriteOptions(compression="zstd")
 COMPACT_BATCH_ROWS = 65_536
@@ -53,7 +53,7 @@ def compact_stream(path: Path, schema: pa.Schema) -> None:
                     writer.write_table(pa.Table.from_batches(pending, schema).combine_chunks())
         os.replace(temporary, path)
     except (OSError, pa.ArrowException) as error:
-        print(f"efftrace: warning: kept {path} as written (compacting it failed: {error})", file=sys.stderr)
+        warn(f"kept {path} as written (compacting it failed: {error})")
         temporary.unlink(missing_ok=True)
 
 
@@ -162,7 +162,7 @@ class StreamWriter:
 
     def _fail(self, error: BaseException) -> None:
         if not self.failed:
-            print(f"efftrace: warning: stopped writing {self.path}: {error}", file=sys.stderr)
+            warn(f"stopped writing {self.path}: {error}")
         self.failed = True
         for column in self._columns:
             column.clear()

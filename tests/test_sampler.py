@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import socket
 import time
 from pathlib import Path
 
@@ -26,11 +27,11 @@ def sample(tmp_path, nvml, seconds=0.6, interval=0.05, visible=None):
 
 
 def gpu_table(tmp_path):
-    return read_stream(tmp_path / schema.gpu_samples_file(HostSampling(tmp_path, 1, 1, None).hostname))
+    return read_stream(tmp_path / schema.gpu_samples_file(socket.gethostname()))
 
 
 def power_table(tmp_path):
-    return read_stream(tmp_path / schema.power_samples_file(HostSampling(tmp_path, 1, 1, None).hostname))
+    return read_stream(tmp_path / schema.power_samples_file(socket.gethostname()))
 
 
 def test_rows_per_poll_and_values_are_raw(tmp_path):
