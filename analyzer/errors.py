@@ -1,0 +1,17 @@
+"""The analyzer's one kind of failure: input it cannot use, said in one line that names the file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class TraceError(Exception):
+    """A run directory or file the analyzer cannot read; the CLI prints it and exits with code 2.
+
+    The message always starts with the path, so a user with many runs knows which one to look at.
+    """
+
+    def __init__(self, path: Path | str, problem: str) -> None:
+        self.path = Path(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")

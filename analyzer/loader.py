@@ -1,0 +1,242 @@
+"""The one place the analyzer reads files: a run directory's manifest and Arrow streams.
+
+Everything after this module works on tables and record batches with one time base (int64
+nanoseconds since the Unix epoch). Streams are read batch by batch, so a long trace never has
+to fit in memory, and a stream cut short by a killed job yields every batch it completed; the
+loss of the last, partial batch is noted, not raised.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from analyzer.errors import TraceError
+from recorder import schema
+
+_IPC_CONTINUATION = b"\xff\xff\xff\xff"
+_FORMAT_KEY = b"efftrace.format_version"
+
+
+@dataclass(frozen=True)
+class StreamFile:
+    """One Arrow stream of a run: which host wrote it and, for events, which rank."""
+
+    path: Path
+    host: str
+    rank: int | None = None
+
+
+@dataclass(frozen=True)
+class GpuInfo:
+    """One sampled GPU as ``meta.json`` describes it; ``host`` is the host tag used in file names."""
+
+    host: str
+    index: int
+    name: str
+    uuid: str | None
+    memory_total_bytes: int | None
+    power_limit_mw: int | None
+
+
+def _read_meta(run_dir: Path) -> dict[str, Any]:
+    if not run_dir.exists():
+        raise TraceError(run_dir, "no such directory")
+    if not run_dir.is_dir():
+        raise TraceError(run_dir, "not a directory (give the run directory effrec wrote)")
+    meta_path = run_dir / schema.META_FILE
+    if not meta_path.is_file():
+        has_streams = any(path.suffix == schema.ARROW_SUFFIX for path in run_dir.iterdir())
+        problem = "missing" if has_streams else "missing: this is not an efftrace run directory"
+        raise TraceError(meta_path, problem)
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (OSError, UnicodeDecodeError) as error:
+        raise TraceError(meta_path, f"unreadable ({error.__class__.__name__}: {error})") from None
+    except json.JSONDecodeError as error:
+        raise TraceError(meta_path, f"not valid JSON ({error.msg} at line {error.lineno})") from None
+    if not isinstance(meta, dict) or "format_version" not in meta:
+        raise TraceError(meta_path, "not an efftrace manifest (no format_version)")
+    _check_version(meta_path, meta["format_version"])
+    return meta
+
+
+def _check_version(path: Path, version: Any) -> None:
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise TraceError(path, f"invalid trace format version {version!r}")
+    if version > schema.FORMAT_VERSION:
+        raise TraceError(
+            path,
+            f"written in trace format {version}, newer than this analyzer reads "
+            f"(up to {schema.FORMAT_VERSION}); upgrade efftrace",
+        )
+
+
+def _stream_files(run_dir: Path, prefix: str) -> list[StreamFile]:
+    files = []
+    for path in sorted(run_dir.glob(f"{prefix}*{schema.ARROW_SUFFIX}")):
+        stem = path.name[len(prefix) : -len(schema.ARROW_SUFFIX)]
+        host, rank = stem, None
+        if prefix == schema.EVENTS_PREFIX:
+            host, _, rank_text = stem.rpartition("-r")
+            if not host or not rank_text.isdigit():
+                continue
+            rank = int(rank_text)
+        files.append(StreamFile(path, host, rank))
+    return files
+
+
+class Trace:
+    """A run directory opened for reading: its manifest, its GPUs and its streams.
+
+    Opening checks only the manifest; streams are read when asked for, batch by batch.
+    ``notes`` collects what reading found worth telling (a cut-off last batch, an empty file).
+    """
+
+    def __init__(self, run_dir: Path | str) -> None:
+        self.run_dir = Path(run_dir)
+        self.meta = _read_meta(self.run_dir)
+        self.gpu_files = _stream_files(self.run_dir, schema.GPU_SAMPLES_PREFIX)
+        self.power_files = _stream_files(self.run_dir, schema.POWER_SAMPLES_PREFIX)
+        self.event_files = _stream_files(self.run_dir, schema.EVENTS_PREFIX)
+        self._notes: dict[str, None] = {}
+
+    @property
+    def notes(self) -> list[str]:
+        return list(self._notes)
+
+    def note(self, text: str) -> None:
+        self._notes[text] = None
+
+    @property
+    def name(self) -> str:
+        return str(self.meta.get("name") or self.run_dir.name)
+
+    @property
+    def status(self) -> str:
+        return str(self.meta.get("status") or "unknown")
+
+    @property
+    def gpus(self) -> list[GpuInfo]:
+        found = []
+        for host in self.meta.get("hosts") or []:
+            tag = schema.host_tag(str(host.get("hostname") or ""))
+            for gpu in host.get("gpus") or []:
+                found.append(
+                    GpuInfo(
+                        host=tag,
+                        index=int(gpu["index"]),
+                        name=str(gpu.get("name") or "unknown GPU"),
+                        uuid=gpu.get("uuid"),
+                        memory_total_bytes=gpu.get("memory_total_bytes"),
+                        power_limit_mw=gpu.get("power_limit_mw"),
+                    )
+                )
+        return found
+
+    def gpu_batches(self, columns: list[str] | None = None) -> Iterator[tuple[str, pa.RecordBatch]]:
+        """Every GPU-sample batch of every host, in file order, as ``(host, batch)``."""
+        yield from self._batches(self.gpu_files, schema.GPU_SAMPLES_SCHEMA, columns)
+
+    def power_batches(self, columns: list[str] | None = None) -> Iterator[tuple[str, pa.RecordBatch]]:
+        """Every driver-buffer power batch of every host, as ``(host, batch)``."""
+        yield from self._batches(self.power_files, schema.POWER_SAMPLES_SCHEMA, columns)
+
+    def events(self) -> pa.Table:
+        """All ranks' events in one table with a ``host`` column (events are few: one per step)."""
+        tables = []
+        for stream in self.event_files:
+            batches = [batch for _, batch in self._batches([stream], schema.EVENTS_SCHEMA, None)]
+            if batches:
+                table = pa.Table.from_batches(batches, schema=batches[0].schema)
+                tables.append(table.append_column("host", pa.array([stream.host] * table.num_rows, pa.string())))
+        if not tables:
+            return schema.EVENTS_SCHEMA.empty_table().append_column("host", pa.array([], pa.string()))
+        return pa.concat_tables(tables)
+
+    def gpu_samples(self, columns: list[str] | None = None) -> pa.Table:
+        """All GPU samples in memory, with a ``host`` column: for notebooks, not for long traces."""
+        return self._whole(self.gpu_batches(columns), schema.GPU_SAMPLES_SCHEMA, columns)
+
+    def power_samples(self) -> pa.Table:
+        """All driver-buffer power samples in memory, with a ``host`` column."""
+        return self._whole(self.power_batches(), schema.POWER_SAMPLES_SCHEMA, None)
+
+    def _whole(
+        self, batches: Iterator[tuple[str, pa.RecordBatch]], file_schema: pa.Schema, columns: list[str] | None
+    ) -> pa.Table:
+        tables = [
+            pa.Table.from_batches([batch]).append_column("host", pa.array([host] * batch.num_rows, pa.string()))
+            for host, batch in batches
+        ]
+        if tables:
+            return pa.concat_tables(tables)
+        empty = file_schema.empty_table()
+        if columns is not None:
+            empty = empty.select(columns)
+        return empty.append_column("host", pa.array([], pa.string()))
+
+    def _batches(
+        self, files: list[StreamFile], expected: pa.Schema, columns: list[str] | None
+    ) -> Iterator[tuple[str, pa.RecordBatch]]:
+        for stream in files:
+            for batch in self._read_stream(stream.path, expected):
+                yield stream.host, batch.select(columns) if columns is not None else batch
+
+    def _read_stream(self, path: Path, expected: pa.Schema) -> Iterator[pa.RecordBatch]:
+        try:
+            source = pa.OSFile(str(path))
+        except OSError as error:
+            raise TraceError(path, f"unreadable ({error})") from None
+        with source:
+            try:
+                reader = pa.ipc.open_stream(source, options=pa.ipc.IpcReadOptions(use_threads=True))
+            except (pa.ArrowInvalid, OSError):
+                self._unreadable_schema(path)
+                return
+            _check_schema(path, reader.schema, expected)
+            while True:
+                try:
+                    batch = reader.read_next_batch()
+                except StopIteration:
+                    return
+                except (pa.ArrowInvalid, OSError):
+                    self.note(f"{path.name}: the last record batch was cut off (the job or recorder was killed)")
+                    return
+                yield batch
+
+    def _unreadable_schema(self, path: Path) -> None:
+        with open(path, "rb") as handle:
+            head = handle.read(len(_IPC_CONTINUATION))
+        if head in (b"", _IPC_CONTINUATION):
+            self.note(f"{path.name}: empty (recording stopped before its first flush); skipped")
+            return
+        raise TraceError(path, "not an Arrow IPC stream")
+
+
+def _check_schema(path: Path, found: pa.Schema, expected: pa.Schema) -> None:
+    version = (found.metadata or {}).get(_FORMAT_KEY)
+    if version is not None:
+        try:
+            number = int(version)
+        except ValueError:
+            raise TraceError(path, f"invalid trace format version {version!r}") from None
+        _check_version(path, number)
+    missing = [field.name for field in expected if field.name not in found.names]
+    if missing:
+        raise TraceError(
+            path,
+            f"not an efftrace {expected.metadata[b'efftrace.table'].decode()} stream "
+            f"(missing columns: {', '.join(missing)})",
+        )
+
+
+def open_run(run_dir: Path | str | os.PathLike[str]) -> Trace:
+    """Open a run directory written by ``effrec``; raises :class:`TraceError` if it cannot be used."""
+    return Trace(Path(run_dir))

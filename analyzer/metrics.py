@@ -1,0 +1,320 @@
+"""The EfficientLLM metrics of DESIGN.md as functions of a loaded trace: one :class:`RunMetrics`.
+
+Windows are built from the events (train, log windows, inference, job), every GPU signal is
+integrated over all of them in one streamed pass (:mod:`analyzer.signals`), and the figures
+are ratios of those integrals and of the step sums. Nothing here prints or writes.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+from analyzer.errors import TraceError
+from analyzer.figures import Context, build_result
+from analyzer.loader import Trace
+from analyzer.peaks import flops_per_token, peak_bf16_tflops
+from analyzer.result import RunMetrics
+from analyzer.signals import GpuKey, SignalIntegrals, integrate_signals
+from analyzer.steps import Generations, LogWindows, Steps, generations, log_windows, train_steps
+from recorder.config import DEFAULT_LOG_INTERVAL, ENV_LOG_INTERVAL
+
+GIB = float(1 << 30)
+NS = 1e9
+PowerSource = Literal["auto", "buffer", "instant", "average"]
+_POWER_SIGNALS = {"buffer": "power_buffer", "instant": "power_instant", "average": "power_average"}
+
+
+@dataclass(frozen=True)
+class AnalysisSettings:
+    """What the figures depend on besides the trace; every field has a CLI option."""
+
+    log_interval: int = DEFAULT_LOG_INTERVAL
+    power_source: PowerSource = "auto"
+    peak_tflops: float | None = None  # per GPU; None: from the table by NVML name
+    max_gap_s: float | None = None  # None: 5 poll intervals, at least 1 s
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> AnalysisSettings:
+        """Defaults as the seed's users set them: ``EFFICIENTLLM_LOG_INTERVAL`` or 10."""
+        text = os.environ.get(ENV_LOG_INTERVAL, "").strip()
+        interval = int(text) if text.isdigit() and int(text) > 0 else DEFAULT_LOG_INTERVAL
+        values = {"log_interval": interval}
+        values.update({key: value for key, value in overrides.items() if value is not None})
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class WindowGroups:
+    """Every window as a group of [start, end] spans (the inference window is a union of spans)."""
+
+    names: list[str]  # "job", "train", "log", "inference" per group
+    starts_ns: np.ndarray  # one row per span
+    ends_ns: np.ndarray
+    first_span: np.ndarray  # index of each group's first span
+    seconds: np.ndarray  # each group's total length
+
+    def index(self, name: str) -> int | None:
+        return self.names.index(name) if name in self.names else None
+
+
+def _groups(job: tuple[int, float], steps: Steps, logs: LogWindows, gens: Generations) -> WindowGroups:
+    names, starts, ends, sizes = ["job"], [np.array([job[0]], float)], [np.array([job[1]], float)], [1]
+    if steps.count:
+        names.append("train")
+        starts.append(np.array([steps.start_ns.min()], float))
+        ends.append(np.array([steps.end_ns.max()], float))
+        sizes.append(1)
+        names += ["log"] * logs.count
+        starts.append(logs.start_ns.astype(float))
+        ends.append(logs.end_ns.astype(float))
+        sizes += [1] * logs.count
+    if gens.count:
+        names.append("inference")
+        starts.append(gens.union_start_ns.astype(float))
+        ends.append(gens.union_end_ns.astype(float))
+        sizes.append(gens.union_start_ns.size)
+    start_ns, end_ns = np.concatenate(starts), np.concatenate(ends)
+    first = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+    return WindowGroups(names, start_ns, end_ns, first, np.add.reduceat(end_ns - start_ns, first) / NS)
+
+
+class _GpuTotals:
+    """Per GPU and window group: a signal's integral and covered seconds, summed over the group's spans."""
+
+    def __init__(self, integrals: SignalIntegrals, groups: WindowGroups) -> None:
+        self.integrals = integrals
+        self.groups = groups
+
+    def totals(self, gpu: GpuKey, signal: str) -> tuple[np.ndarray, np.ndarray]:
+        size = len(self.groups.names)
+        if not self.integrals.has(gpu, signal):
+            return np.zeros(size), np.zeros(size)
+        first = self.groups.first_span
+        return (
+            np.add.reduceat(self.integrals.integral[gpu][signal], first),
+            np.add.reduceat(self.integrals.covered[gpu][signal], first),
+        )
+
+    def mean(self, gpu: GpuKey, signal: str, scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+        """Time-weighted mean over the covered time, and coverage (covered / window length)."""
+        integral, covered = self.totals(gpu, signal)
+        mean = np.divide(integral, covered, out=np.full(covered.size, np.nan), where=covered > 0) * scale
+        coverage = np.divide(covered, self.groups.seconds, out=np.zeros(covered.size), where=self.groups.seconds > 0)
+        return mean, np.minimum(coverage, 1.0)
+
+
+def _power_signal(integrals: SignalIntegrals, gpu: GpuKey, source: PowerSource) -> str:
+    if source != "auto":
+        return _POWER_SIGNALS[source]
+    for name in ("power_buffer", "power_instant", "power_average"):
+        if integrals.has(gpu, name):
+            return name
+    return "power_instant"
+
+
+def _gpu_columns(totals: _GpuTotals, settings: AnalysisSettings) -> tuple[dict[GpuKey, dict], list[GpuKey]]:
+    """Per GPU: every per-window quantity (arrays over window groups)."""
+    per_gpu: dict[GpuKey, dict[str, Any]] = {}
+    for gpu in totals.integrals.gpus:
+        power = _power_signal(totals.integrals, gpu, settings.power_source)
+        columns: dict[str, Any] = {"power_signal": power}
+        columns["amu_gib"], columns["coverage_memory"] = totals.mean(gpu, "memory", 1 / GIB)
+        columns["pcu_ratio"], columns["coverage_util"] = totals.mean(gpu, "util_gpu", 0.01)
+        columns["util_memory_ratio"], _ = totals.mean(gpu, "util_memory", 0.01)
+        columns["pcu_sm_ratio"], columns["coverage_gpm"] = totals.mean(gpu, "gpm_sm", 0.01)
+        columns["pcu_tensor_ratio"], _ = totals.mean(gpu, "gpm_tensor", 0.01)
+        columns["dram_bw_ratio"], _ = totals.mean(gpu, "gpm_dram", 0.01)
+        columns["sm_clock_mhz"], _ = totals.mean(gpu, "sm_clock")
+        columns["temperature_c"], _ = totals.mean(gpu, "temperature")
+        for name in ("power_buffer", "power_instant", "power_average"):
+            columns[f"{name}_watts"], _ = totals.mean(gpu, name, 1e-3)
+        columns["aec_watts"], columns["coverage_power"] = totals.mean(gpu, power, 1e-3)
+        energy, _ = totals.totals(gpu, power)
+        counter, counter_covered = totals.totals(gpu, "energy_counter")
+        columns["energy_j"] = np.where(columns["coverage_power"] > 0, energy / 1e3, np.nan)
+        columns["energy_counter_j"] = np.where(counter_covered > 0, counter / 1e3, np.nan)
+        columns["coverage_counter"] = np.minimum(counter_covered / np.maximum(totals.groups.seconds, 1e-300), 1.0)
+        per_gpu[gpu] = columns
+    return per_gpu, totals.integrals.gpus
+
+
+def _relative_difference(value: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(reference > 0, (value - reference) / reference, np.nan)
+
+
+def _across_gpus(per_gpu: dict[GpuKey, dict], key: str, how: str, size: int) -> np.ndarray:
+    if not per_gpu:
+        return np.full(size, np.nan)
+    stack = np.vstack([columns[key] for columns in per_gpu.values()])
+    known = ~np.isnan(stack)
+    any_known = known.any(axis=0)
+    if how == "min":
+        return np.min(np.where(known, stack, 0.0), axis=0)
+    filled = np.where(known, stack, 0.0)
+    if how == "sum":
+        result = filled.sum(axis=0)
+    elif how == "max":
+        result = np.where(known, stack, -np.inf).max(axis=0)
+    else:
+        result = filled.sum(axis=0) / np.maximum(known.sum(axis=0), 1)
+    return np.where(any_known, result, np.nan)
+
+
+def _aggregate(per_gpu: dict[GpuKey, dict], size: int) -> dict[str, np.ndarray]:
+    """The job's figure per window: memory and utilisation averaged over GPUs, power and energy summed."""
+    columns = {
+        "amu_gib": _across_gpus(per_gpu, "amu_gib", "mean", size),
+        "amu_gib_max": _across_gpus(per_gpu, "amu_gib", "max", size),
+        "pcu_ratio": _across_gpus(per_gpu, "pcu_ratio", "mean", size),
+        "pcu_ratio_max": _across_gpus(per_gpu, "pcu_ratio", "max", size),
+        "pcu_sm_ratio": _across_gpus(per_gpu, "pcu_sm_ratio", "mean", size),
+        "pcu_tensor_ratio": _across_gpus(per_gpu, "pcu_tensor_ratio", "mean", size),
+        "dram_bw_ratio": _across_gpus(per_gpu, "dram_bw_ratio", "mean", size),
+        "aec_watts": _across_gpus(per_gpu, "aec_watts", "sum", size),
+        "aec_watts_per_gpu": _across_gpus(per_gpu, "aec_watts", "mean", size),
+        "energy_j": _across_gpus(per_gpu, "energy_j", "sum", size),
+        "energy_counter_j": _across_gpus(per_gpu, "energy_counter_j", "sum", size),
+    }
+    for coverage in ("coverage_memory", "coverage_util", "coverage_gpm", "coverage_power", "coverage_counter"):
+        columns[coverage] = _across_gpus(per_gpu, coverage, "min", size) if per_gpu else np.zeros(size)
+    columns["energy_counter_diff"] = _relative_difference(columns["energy_j"], columns["energy_counter_j"])
+    return columns
+
+
+def _step_columns(steps: Steps, first: np.ndarray, model: dict[str, Any], peak_flops: float | None) -> dict:
+    """Per group of consecutive steps starting at ``first``: AL, TT, ST, MFU, loss, allocator memory."""
+    latency = steps.latency_s
+    count = np.diff(np.concatenate((first, [steps.count])))
+    latency_sum = np.add.reduceat(latency, first)
+    params = float(model.get("total_params") or 0) or np.nan
+
+    def per_known(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        known = ~np.isnan(values)
+        total = np.add.reduceat(np.where(known, values, 0.0), first)
+        seconds = np.add.reduceat(np.where(known, latency, 0.0), first)
+        return np.where(seconds > 0, total, np.nan), seconds
+
+    tokens, token_seconds = per_known(steps.tokens)
+    samples, sample_seconds = per_known(steps.samples)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        tokens_per_sec = tokens / token_seconds
+        samples_per_sec = samples / sample_seconds
+        logged = np.where(~np.isnan(steps.loss), np.arange(steps.count), -1)
+        last_logged = np.maximum.reduceat(logged, first)
+        columns = {
+            "steps": count,
+            "first_step": steps.step[first],
+            "last_step": steps.step[np.concatenate((first[1:], [steps.count])) - 1],
+            "latency_s_sum": latency_sum,
+            "al_seconds": latency_sum / count,
+            "tokens": tokens,
+            "samples": samples,
+            "tokens_per_sec": tokens_per_sec,
+            "samples_per_sec": samples_per_sec,
+            "tt_tokens_per_param_per_sec": tokens_per_sec / params,
+            "st_samples_per_param_per_sec": samples_per_sec / params,
+            "loss": np.where(last_logged >= 0, steps.loss[np.maximum(last_logged, 0)], np.nan),
+            "end_skew_s": np.add.reduceat(steps.end_skew_s, first) / count,
+            "torch_allocated_gib": np.add.reduceat(np.nan_to_num(steps.allocated_bytes), first) / count / GIB,
+            "torch_reserved_gib": np.add.reduceat(np.nan_to_num(steps.reserved_bytes), first) / count / GIB,
+            "torch_peak_gib": np.fmax.reduceat(steps.peak_bytes, first) / GIB,
+        }
+        if np.isnan(steps.allocated_bytes).all():
+            for key in ("torch_allocated_gib", "torch_reserved_gib"):
+                columns[key] = np.full(first.size, np.nan)
+        sequence = tokens / samples
+        per_token = flops_per_token(
+            int(model.get("total_params") or 0),
+            model.get("trainable_params"),
+            model.get("num_hidden_layers"),
+            model.get("hidden_size"),
+            np.nan_to_num(sequence),
+        )
+        columns["mfu"] = tokens_per_sec * per_token / peak_flops if peak_flops and params == params else tokens * np.nan
+    return columns
+
+
+def _job_span(trace: Trace, steps: Steps, gens: Generations) -> tuple[int, float]:
+    meta = trace.meta
+    times = [int(meta["started_ns"])] if isinstance(meta.get("started_ns"), int) else []
+    if steps.count:
+        times.append(int(steps.start_ns.min()))
+    if gens.count:
+        times.append(int(gens.start_ns.min()))
+    ended = meta.get("ended_ns")
+    return min(times), float(ended) if isinstance(ended, int) else math.inf
+
+
+def analyze(trace: Trace, settings: AnalysisSettings | None = None) -> RunMetrics:
+    """Compute every figure of the run; raises :class:`TraceError` when it has nothing to measure."""
+    settings = settings or AnalysisSettings.from_env()
+    events = trace.events()
+    steps = train_steps(events)
+    gens = generations(events)
+    if steps.count == 0 and gens.count == 0:
+        where = trace.event_files[0].path if trace.event_files else trace.run_dir
+        raise TraceError(where, "no train steps or generate calls were recorded; nothing to measure")
+    logs = log_windows(steps, settings.log_interval)
+    job_start, job_end = _job_span(trace, steps, gens)
+    groups = _groups((job_start, job_end), steps, logs, gens)
+
+    sampling = trace.meta.get("sampling") or {}
+    interval = float(sampling.get("interval_s") or 0.1)
+    max_gap = settings.max_gap_s or max(5 * interval, 1.0)
+    counter_gap = max(max_gap, 5 * float(sampling.get("energy_interval_s") or 1.0))
+    origin = job_start
+    integrals = integrate_signals(
+        trace, (groups.starts_ns - origin) / NS, (groups.ends_ns - origin) / NS, origin, max_gap, counter_gap
+    )
+    if math.isinf(job_end):
+        last = integrals.last_sample_s
+        last_event = max([float(a.max()) for a in (steps.end_ns, gens.end_ns) if a.size] or [origin])
+        job_end = max(origin + (last or 0.0) * NS, last_event)
+        groups.ends_ns[0] = job_end
+        groups.seconds[0] = (job_end - job_start) / NS
+
+    totals = _GpuTotals(integrals, groups)
+    per_gpu, gpus = _gpu_columns(totals, settings)
+    aggregate = _aggregate(per_gpu, len(groups.names))
+    model = trace.meta.get("model") or {}
+    peak, peak_source = _peak_flops(trace, gpus, settings)
+    train_index = groups.index("train")
+    step_columns = {}
+    if train_index is not None:
+        step_columns["train"] = _step_columns(steps, np.zeros(1, dtype=np.int64), model, peak)
+        step_columns["log"] = _step_columns(steps, logs.first, model, peak)
+    notes = list(trace.notes)
+    if integrals.dropped:
+        notes.append(f"{integrals.dropped} samples went back in time (a clock step?) and were left out")
+    if steps.repeated:
+        notes.append(f"{steps.repeated} (rank, step) pairs were recorded twice (several Trainer.train() calls?)")
+    context = Context(
+        trace=trace,
+        settings=settings,
+        max_gap_s=max_gap,
+        peak_flops=peak,
+        peak_source=peak_source,
+        gpu_info={(gpu.host, gpu.index): gpu for gpu in trace.gpus},
+    )
+    return build_result(context, steps, logs, gens, groups, per_gpu, aggregate, step_columns, notes)
+
+
+def _peak_flops(trace: Trace, gpus: list[GpuKey], settings: AnalysisSettings) -> tuple[float | None, str]:
+    """Peak dense bf16 FLOP/s of all the job's GPUs together, and where it came from."""
+    if not gpus:
+        return None, "no GPU sampled"
+    if settings.peak_tflops:
+        return settings.peak_tflops * 1e12 * len(gpus), f"--peak-tflops {settings.peak_tflops:g} x {len(gpus)} GPU"
+    names = {(gpu.host, gpu.index): gpu.name for gpu in trace.gpus}
+    peaks = [peak_bf16_tflops(names.get(gpu, "")) for gpu in gpus]
+    if any(peak is None for peak in peaks):
+        unknown = sorted({names.get(gpu, "unknown GPU") for gpu, peak in zip(gpus, peaks, strict=True) if peak is None})
+        return None, f"no peak known for {', '.join(unknown)} (give --peak-tflops)"
+    described = ", ".join(sorted({f"{names[gpu]} {peak:g} TFLOP/s" for gpu, peak in zip(gpus, peaks, strict=True)}))
+    return sum(peaks) * 1e12, f"dense bf16 peak: {described}, x {len(gpus)} GPU"
