@@ -472,6 +472,7 @@ def _run_info(context: Context, steps: Steps, gens: Generations, per_gpu: dict[G
             for key, info in ((key, context.gpu_info.get(key)) for key in per_gpu)
         ],
         "train_steps": steps.count,
+        "last_step": int(steps.step[-1]) if steps.count else None,
         "generate_calls": gens.count,
         "log_interval": context.settings.log_interval,
         "power_source": context.settings.power_source,

@@ -1,0 +1,133 @@
+"""The notebook API: one :class:`Run` per run directory, everything as pandas DataFrames.
+
+    import analyzer
+    run = analyzer.load_run("runs/20261123T094050Z-lora")
+    run.summary()          # every figure of every window, with unit, source and coverage
+    run.windows()          # one row per log window
+    run.samples()          # raw GPU samples, with seconds since the job started
+
+It is a thin layer over the same loader and metrics the CLI uses, so a notebook and
+``effanalyze`` never disagree. Raw-sample frames load the whole stream: fine for sample traces
+and single runs, not for month-long ones (use the metrics, which stream).
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
+
+from analyzer.loader import Trace, open_run
+from analyzer.metrics import AnalysisSettings, analyze
+from analyzer.result import RunMetrics
+from analyzer.steps import train_steps
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+class Run:
+    """A recorded run, opened for exploration; figures are computed once, on first use."""
+
+    def __init__(self, run_dir: Path | str, settings: AnalysisSettings | None = None) -> None:
+        self.trace: Trace = open_run(run_dir)
+        self.settings = settings or AnalysisSettings.from_env()
+
+    def __repr__(self) -> str:
+        return f"Run({str(self.trace.run_dir)!r}, status={self.trace.status!r})"
+
+    @property
+    def name(self) -> str:
+        return self.trace.name
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        return self.trace.meta
+
+    @cached_property
+    def metrics(self) -> RunMetrics:
+        return analyze(self.trace, self.settings)
+
+    @property
+    def origin_ns(self) -> int:
+        """Time zero of the ``seconds`` columns: the start of the job window."""
+        return self.metrics.summaries["job"].start_ns
+
+    def figure(self, key: str, window: str = "train") -> float | None:
+        """One figure's value, e.g. ``run.figure("aec_watts")``."""
+        summary = self.metrics.summaries.get(window)
+        return summary.value(key) if summary else None
+
+    def summary(self) -> pd.DataFrame:
+        rows = [
+            {"window": name, "key": key, "label": figure.label, "value": figure.value, "unit": figure.unit,
+             "source": figure.source, "coverage": figure.coverage}
+            for name, summary in self.metrics.summaries.items()
+            for key, figure in summary.figures.items()
+        ]  # fmt: skip
+        return _pandas().DataFrame(rows)
+
+    def windows(self) -> pd.DataFrame:
+        return self._with_seconds(self.metrics.windows, "end_ns")
+
+    def per_gpu(self) -> pd.DataFrame:
+        return self.metrics.per_gpu.to_pandas()
+
+    def generate_calls(self) -> pd.DataFrame:
+        return self._with_seconds(self.metrics.generate_calls, "start_ns")
+
+    def samples(self) -> pd.DataFrame:
+        """GPU samples with readable units: watts, GiB, ratios, and seconds since the job started."""
+        frame = self._with_seconds(self.trace.gpu_samples(), "time_ns")
+        for column in ("power_instant_mw", "power_avg_mw"):
+            frame[column.replace("_mw", "_w")] = frame[column] / 1e3
+        frame["mem_used_gib"] = frame["mem_used_bytes"] / float(1 << 30)
+        return frame
+
+    def power(self) -> pd.DataFrame:
+        """The driver's buffered power samples (about 20 ms apart on Hopper), in watts."""
+        frame = self._with_seconds(self.trace.power_samples(), "time_ns")
+        frame["power_w"] = frame["power_mw"] / 1e3
+        return frame
+
+    def events(self) -> pd.DataFrame:
+        return self._with_seconds(self.trace.events(), "start_ns")
+
+    def steps(self) -> pd.DataFrame:
+        """One row per optimizer step, all ranks merged (latency, tokens, samples, loss)."""
+        steps = train_steps(self.trace.events())
+        frame = _pandas().DataFrame(
+            {
+                "step": steps.step,
+                "start_ns": steps.start_ns,
+                "end_ns": steps.end_ns,
+                "latency_s": steps.latency_s,
+                "ranks": steps.ranks,
+                "samples": steps.samples,
+                "tokens": steps.tokens,
+                "loss": steps.loss,
+                "end_skew_s": steps.end_skew_s,
+            }
+        )
+        frame["seconds"] = (frame["start_ns"] - self.origin_ns) / 1e9
+        return frame
+
+    def _with_seconds(self, table: pa.Table, time_column: str) -> pd.DataFrame:
+        frame = table.to_pandas()
+        if time_column in frame:
+            frame["seconds"] = (frame[time_column].to_numpy(dtype=np.int64) - self.origin_ns) / 1e9
+        return frame
+
+
+def _pandas() -> Any:
+    import pandas
+
+    return pandas
+
+
+def load_run(run_dir: Path | str, **settings: Any) -> Run:
+    """Open a run directory for exploration; ``settings`` as :class:`AnalysisSettings` (log_interval, ...)."""
+    return Run(run_dir, AnalysisSettings.from_env(**settings))
