@@ -63,11 +63,18 @@ class Run:
 
     def summary(self) -> pd.DataFrame:
         rows = [
-            {"window": name, "key": key, "label": figure.label, "value": figure.value, "unit": figure.unit,
-             "source": figure.source, "coverage": figure.coverage}
+            {
+                "window": name,
+                "key": key,
+                "label": figure.label,
+                "value": figure.value,
+                "unit": figure.unit,
+                "source": figure.source,
+                "coverage": figure.coverage,
+            }
             for name, summary in self.metrics.summaries.items()
             for key, figure in summary.figures.items()
-        ]  # fmt: skip
+        ]
         return _pandas().DataFrame(rows)
 
     def windows(self) -> pd.DataFrame:

@@ -80,15 +80,28 @@ def main(
 ) -> None:
     """Compute the EfficientLLM metrics of RUN_DIR, a run directory written by effrec."""
     try:
-        _analyze(run_dir, tensorboard_dir, log_interval, json_path, csv_path, windows_path, power_source,
-                 peak_tflops, max_gap, quiet)  # fmt: skip
+        _analyze(
+            run_dir,
+            tensorboard_dir,
+            log_interval,
+            json_path,
+            csv_path,
+            windows_path,
+            power_source,
+            peak_tflops,
+            max_gap,
+            quiet,
+        )
     except TraceError as error:
         _fail(str(error), EXIT_BAD_INPUT)
     except Exception as error:
         if os.environ.get("EFFTRACE_DEBUG"):
             raise
-        _fail(f"internal error ({error.__class__.__name__}: {error}); set EFFTRACE_DEBUG=1 for a traceback and "
-              "please report it", EXIT_INTERNAL)  # fmt: skip
+        _fail(
+            f"internal error ({error.__class__.__name__}: {error}); set EFFTRACE_DEBUG=1 for a traceback and "
+            "please report it",
+            EXIT_INTERNAL,
+        )
 
 
 def _analyze(

@@ -312,15 +312,40 @@ def _column(values: np.ndarray) -> pa.Array:
 
 
 _WINDOW_GPU_COLUMNS = (
-    "amu_gib", "amu_gib_max", "pcu_ratio", "pcu_ratio_max", "pcu_sm_ratio", "pcu_tensor_ratio", "dram_bw_ratio",
-    "aec_watts", "aec_watts_per_gpu", "energy_j", "energy_counter_j", "energy_counter_diff",
-    "coverage_memory", "coverage_util", "coverage_gpm", "coverage_power", "coverage_counter",
-)  # fmt: skip
+    "amu_gib",
+    "amu_gib_max",
+    "pcu_ratio",
+    "pcu_ratio_max",
+    "pcu_sm_ratio",
+    "pcu_tensor_ratio",
+    "dram_bw_ratio",
+    "aec_watts",
+    "aec_watts_per_gpu",
+    "energy_j",
+    "energy_counter_j",
+    "energy_counter_diff",
+    "coverage_memory",
+    "coverage_util",
+    "coverage_gpm",
+    "coverage_power",
+    "coverage_counter",
+)
 _WINDOW_STEP_COLUMNS = (
-    "loss", "al_seconds", "tt_tokens_per_param_per_sec", "st_samples_per_param_per_sec", "mfu",
-    "tokens_per_sec", "samples_per_sec", "tokens", "samples", "latency_s_sum", "end_skew_s",
-    "torch_allocated_gib", "torch_reserved_gib", "torch_peak_gib",
-)  # fmt: skip
+    "loss",
+    "al_seconds",
+    "tt_tokens_per_param_per_sec",
+    "st_samples_per_param_per_sec",
+    "mfu",
+    "tokens_per_sec",
+    "samples_per_sec",
+    "tokens",
+    "samples",
+    "latency_s_sum",
+    "end_skew_s",
+    "torch_allocated_gib",
+    "torch_reserved_gib",
+    "torch_peak_gib",
+)
 
 
 def windows_table(
@@ -347,11 +372,26 @@ def windows_table(
 
 
 _PER_GPU_COLUMNS = (
-    "amu_gib", "pcu_ratio", "pcu_sm_ratio", "pcu_tensor_ratio", "dram_bw_ratio", "util_memory_ratio", "aec_watts",
-    "energy_j", "energy_counter_j", "power_buffer_watts", "power_instant_watts", "power_average_watts",
-    "sm_clock_mhz", "temperature_c", "coverage_memory", "coverage_util", "coverage_gpm", "coverage_power",
+    "amu_gib",
+    "pcu_ratio",
+    "pcu_sm_ratio",
+    "pcu_tensor_ratio",
+    "dram_bw_ratio",
+    "util_memory_ratio",
+    "aec_watts",
+    "energy_j",
+    "energy_counter_j",
+    "power_buffer_watts",
+    "power_instant_watts",
+    "power_average_watts",
+    "sm_clock_mhz",
+    "temperature_c",
+    "coverage_memory",
+    "coverage_util",
+    "coverage_gpm",
+    "coverage_power",
     "coverage_counter",
-)  # fmt: skip
+)
 
 
 def per_gpu_table(

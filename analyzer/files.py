@@ -81,8 +81,18 @@ def write_csv(result: RunMetrics, path: Path) -> None:
     for name, summary in result.summaries.items():
         for key, figure in summary.figures.items():
             value, coverage = _finite(figure.value), _finite(figure.coverage)
-            writer.writerow([result.run["name"], name, key, figure.label, "" if value is None else repr(value),
-                             figure.unit, figure.source, "" if coverage is None else repr(coverage)])  # fmt: skip
+            writer.writerow(
+                [
+                    result.run["name"],
+                    name,
+                    key,
+                    figure.label,
+                    "" if value is None else repr(value),
+                    figure.unit,
+                    figure.source,
+                    "" if coverage is None else repr(coverage),
+                ]
+            )
     _atomic_write(path, lambda target: target.write_text(buffer.getvalue()))
 
 

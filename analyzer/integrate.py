@@ -111,10 +111,11 @@ class RunningIntegral:
         if self.interpolation == "backward":
             return values[segment + 1] * into
         span = spans[segment]
-        slope = np.divide(values[segment + 1] - values[segment], span, out=np.zeros(span.size), where=span > 0)
+        fraction = np.divide(into, span, out=np.zeros(span.size), where=span > 0)
+        rise = values[segment + 1] - values[segment]
         if self.interpolation == "increase":
-            return slope * into
-        return values[segment] * into + 0.5 * slope * into * into
+            return rise * fraction
+        return into * (values[segment] + 0.5 * rise * fraction)
 
     def finish(self) -> tuple[np.ndarray, np.ndarray]:
         """Integral and covered time up to each point (points after the last sample get the total)."""

@@ -1,0 +1,65 @@
+"""Properties of the clipped trapezoid integral, checked on many random signals (hypothesis)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from analyzer.integrate import RunningIntegral, window_edges, window_integrals
+
+times_strategy = st.lists(st.floats(0, 100, allow_nan=False), min_size=2, max_size=60, unique=True).map(
+    lambda values: np.sort(np.array(values))
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(times_strategy, st.data())
+def test_integrals_add_up_over_split_windows(times, data):
+    values = np.array(data.draw(st.lists(st.floats(-1e3, 1e3), min_size=times.size, max_size=times.size)))
+    a, b = sorted(data.draw(st.lists(st.floats(-10, 110), min_size=2, max_size=2)))
+    cut = data.draw(st.floats(a, b))
+    whole, covered = window_integrals(times, values, [a], [b], max_gap=7.0)
+    parts, parts_covered = window_integrals(times, values, [a, cut], [cut, b], max_gap=7.0)
+    assert whole[0] == pytest.approx(parts.sum(), abs=1e-6 * (1 + np.abs(values).max() * 100))
+    assert covered[0] == pytest.approx(parts_covered.sum(), abs=1e-9)
+
+
+@settings(max_examples=200, deadline=None)
+@given(times_strategy, st.floats(-5, 5), st.floats(-100, 100), st.integers(2, 300))
+def test_a_linear_signal_integral_does_not_change_with_resampling(times, slope, offset, resampled):
+    a, b = float(times[0]), float(times[-1])
+    exact = offset * (b - a) + slope * (b * b - a * a) / 2
+    integral, _ = window_integrals(times, offset + slope * times, [a], [b])
+    other = np.linspace(a, b, resampled)
+    again, _ = window_integrals(other, offset + slope * other, [a], [b])
+    assert integral[0] == pytest.approx(exact, abs=1e-7 * (1 + abs(exact)))
+    assert again[0] == pytest.approx(exact, abs=1e-7 * (1 + abs(exact)))
+
+
+@settings(max_examples=100, deadline=None)
+@given(times_strategy, st.data(), st.sampled_from(["linear", "backward", "increase"]))
+def test_any_chunking_gives_the_same_result(times, data, interpolation):
+    values = np.array(data.draw(st.lists(st.floats(0, 1e3), min_size=times.size, max_size=times.size)))
+    starts = np.array(data.draw(st.lists(st.floats(-5, 105), min_size=1, max_size=8)))
+    ends = starts + np.array(data.draw(st.lists(st.floats(0, 50), min_size=starts.size, max_size=starts.size)))
+    cuts = sorted(data.draw(st.lists(st.integers(0, times.size), max_size=5)))
+    whole = window_integrals(times, values, starts, ends, 4.0, interpolation)
+    edges, start_at, end_at = window_edges(starts, ends)
+    running = RunningIntegral(edges, 4.0, interpolation)
+    for chunk_times, chunk_values in zip(np.split(times, cuts), np.split(values, cuts), strict=True):
+        running.add(chunk_times, chunk_values)
+    integral, covered = running.finish()
+    np.testing.assert_allclose(integral[end_at] - integral[start_at], whole[0], atol=1e-6)
+    np.testing.assert_allclose(covered[end_at] - covered[start_at], whole[1], atol=1e-9)
+
+
+def test_missing_values_are_skipped_and_backwards_samples_dropped():
+    running = RunningIntegral(np.array([0.0, 10.0]), max_gap=5.0)
+    running.add(np.array([0.0, 1.0, 2.0]), np.array([1.0, np.nan, 1.0]))  # the NaN is bridged (2 s <= 5 s)
+    running.add(np.array([1.5, 3.0]), np.array([99.0, 1.0]))  # 1.5 is older than 2.0: dropped
+    integral, covered = running.finish()
+    assert running.dropped == 1
+    assert integral[1] - integral[0] == pytest.approx(3.0)
+    assert covered[1] - covered[0] == pytest.approx(3.0)
