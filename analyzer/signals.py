@@ -14,10 +14,11 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from analyzer.integrate import Interpolation, RunningIntegral, window_edges
+from analyzer.integrate import Interpolation, RunningIntegral, TimeGrid, window_edges
 from analyzer.loader import Trace
 
 GpuKey = tuple[str, int]  # (host tag, NVML index)
+CHUNK_ROWS = 1 << 19  # rows per numpy pass: large enough to amortise call overhead, small enough to stay bounded
 
 
 @dataclass(frozen=True)
@@ -69,17 +70,43 @@ class SignalIntegrals:
 
 
 def _split_by_gpu(gpu: np.ndarray) -> Iterator[tuple[int, np.ndarray | slice]]:
-    """Rows of each GPU in one batch, keeping time order within a GPU."""
+    """Rows of each GPU in one chunk, keeping time order within a GPU.
+
+    The sampler writes one row per GPU per poll, always in the same order, so the common case is
+    a strided slice (no copy); anything else (a GPU lost mid-run) falls back to a stable sort.
+    """
     if gpu.size == 0:
         return
-    if gpu[0] == gpu[-1] and np.all(gpu == gpu[0]):
-        yield int(gpu[0]), slice(None)
-        return
-    order = np.argsort(gpu, kind="stable")
-    sorted_gpu = gpu[order]
+    order = np.unique(gpu[: min(gpu.size, 64)])
+    count = order.size
+    if gpu.size % count == 0:
+        first = gpu[:count]
+        if np.array_equal(gpu.reshape(-1, count), np.broadcast_to(first, (gpu.size // count, count))):
+            for offset in range(count):
+                yield int(first[offset]), slice(offset, None, count)
+            return
+    by_gpu = np.argsort(gpu, kind="stable")
+    sorted_gpu = gpu[by_gpu]
     bounds = np.flatnonzero(sorted_gpu[1:] != sorted_gpu[:-1]) + 1
-    for rows in np.split(order, bounds):
+    for rows in np.split(by_gpu, bounds):
         yield int(gpu[rows[0]]), rows
+
+
+def _chunks(batches: Iterator[tuple[str, pa.RecordBatch]], rows: int) -> Iterator[tuple[str, pa.Table]]:
+    """Consecutive batches of one host joined to at least ``rows`` rows: fewer, larger numpy calls."""
+    pending: list[pa.RecordBatch] = []
+    pending_host, pending_rows = None, 0
+    for host, batch in batches:
+        if pending and host != pending_host:
+            yield pending_host, pa.Table.from_batches(pending).combine_chunks()
+            pending, pending_rows = [], 0
+        pending.append(batch)
+        pending_host, pending_rows = host, pending_rows + batch.num_rows
+        if pending_rows >= rows:
+            yield host, pa.Table.from_batches(pending).combine_chunks()
+            pending, pending_rows = [], 0
+    if pending:
+        yield pending_host, pa.Table.from_batches(pending).combine_chunks()
 
 
 def integrate_signals(
@@ -94,36 +121,50 @@ def integrate_signals(
     edges, start_at, end_at = window_edges(np.asarray(starts_s, float), np.asarray(ends_s, float))
     running: dict[GpuKey, dict[str, RunningIntegral]] = {}
     counts: dict[GpuKey, dict[str, int]] = {}
+    last_times: dict[GpuKey, float | None] = {}
 
-    def feed(host: str, batch: pa.RecordBatch, signals: list[Signal]) -> None:
-        times = (batch.column("time_ns").to_numpy() - origin_ns) / 1e9
-        gpu = batch.column("gpu").to_numpy()
-        values = {signal.name: _as_float(batch.column(signal.column)) for signal in signals}
+    def integrator(key: GpuKey, signal: Signal) -> RunningIntegral:
+        per_signal = running.setdefault(key, {})
+        if signal.name not in per_signal:
+            gap = counter_max_gap_s if signal.interpolation == "increase" else max_gap_s
+            per_signal[signal.name] = RunningIntegral(edges, gap, signal.interpolation)
+            counts.setdefault(key, {})[signal.name] = 0
+        return per_signal[signal.name]
+
+    def feed(host: str, table: pa.Table, signals: list[Signal], grid_key: str) -> None:
+        times = (table.column("time_ns").to_numpy() - origin_ns) / 1e9
+        gpu = table.column("gpu").to_numpy()
+        columns = {signal.name: _numpy(table.column(signal.column).chunk(0)) for signal in signals}
         for index, rows in _split_by_gpu(gpu):
-            per_signal = running.setdefault((host, index), {})
-            per_count = counts.setdefault((host, index), {})
+            key = (host, index)
             gpu_times = times[rows]
+            carry = last_times.get((grid_key, *key))
+            grid = TimeGrid(edges, carry, gpu_times, max_gap_s) if gpu_times.size else None
             for signal in signals:
-                integral = per_signal.get(signal.name)
-                if integral is None:
-                    gap = counter_max_gap_s if signal.interpolation == "increase" else max_gap_s
-                    integral = per_signal[signal.name] = RunningIntegral(edges, gap, signal.interpolation)
-                    per_count[signal.name] = 0
-                column = values[signal.name][rows]
-                integral.add(gpu_times, column)
-                per_count[signal.name] += int(np.count_nonzero(~np.isnan(column)))
+                values, valid = columns[signal.name]
+                integral = integrator(key, signal)
+                if valid is None and grid is not None and integral.accepts(grid):
+                    integral.add_on_grid(grid, values[rows])
+                    counts[key][signal.name] += gpu_times.size
+                else:
+                    present = np.ones(gpu_times.size, bool) if valid is None else valid[rows]
+                    integral.add(gpu_times[present], values[rows][present].astype(np.float64))
+                    counts[key][signal.name] += int(np.count_nonzero(present))
+            if gpu_times.size:
+                last_times[(grid_key, *key)] = float(gpu_times.max())
 
     polled = [signal for signal in SIGNALS if not signal.buffer]
-    for host, batch in trace.gpu_batches(["time_ns", "gpu", *(signal.column for signal in polled)]):
-        feed(host, batch, polled)
+    columns = ["time_ns", "gpu", *(signal.column for signal in polled)]
+    for host, table in _chunks(trace.gpu_batches(columns), CHUNK_ROWS):
+        feed(host, table, polled, "gpu")
     buffered = [signal for signal in SIGNALS if signal.buffer]
-    for host, batch in trace.power_batches():
-        feed(host, batch, buffered)
+    for host, table in _chunks(trace.power_batches(), CHUNK_ROWS):
+        feed(host, table, buffered, "power")
 
     integral: dict[GpuKey, dict[str, np.ndarray]] = {}
     covered: dict[GpuKey, dict[str, np.ndarray]] = {}
     dropped = 0
-    last_times = [r.last_time for per in running.values() for r in per.values() if r.last_time is not None]
+    ends = [r.last_time for per in running.values() for r in per.values() if r.last_time is not None]
     for key, per_signal in running.items():
         integral[key], covered[key] = {}, {}
         for name, running_integral in per_signal.items():
@@ -131,11 +172,12 @@ def integrate_signals(
             integral[key][name] = at[end_at] - at[start_at]
             covered[key][name] = covered_at[end_at] - covered_at[start_at]
             dropped += running_integral.dropped
-    return SignalIntegrals(integral, covered, counts, dropped, max(last_times) if last_times else None)
+    return SignalIntegrals(integral, covered, counts, dropped, max(ends) if ends else None)
 
 
-def _as_float(column: pa.Array) -> np.ndarray:
-    """A numeric column as float64 with NaN for nulls (a null is a missing sample, never zero)."""
+def _numpy(column: pa.Array) -> tuple[np.ndarray, np.ndarray | None]:
+    """A numeric column's values and, if it has nulls, its validity (a null is a missing sample, never zero)."""
     if column.null_count == 0:
-        return column.to_numpy().astype(np.float64, copy=False)
-    return column.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
+        return column.to_numpy(), None
+    valid = column.is_valid().to_numpy(zero_copy_only=False)
+    return column.fill_null(0).to_numpy(), valid

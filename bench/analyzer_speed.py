@@ -1,0 +1,191 @@
+"""How fast effanalyze is on a day of 8 GPUs at 10 Hz, side by side with a plain pandas version.
+
+    python bench/analyzer_speed.py [--hours 24] [--gpus 8] [--steps 100000] [--workdir DIR]
+
+Writes a synthetic trace as effrec writes it (zstd Arrow streams in 64k-row batches; GPU poll
+at 10 Hz with the energy counter every tenth poll; 100,000 train steps), then, each in a fresh
+process so peak memory is its own: the full analysis (``analyzer.analyze`` with 10-step log
+windows, i.e. 10,000 windows), and a straightforward pandas implementation of the same power
+and memory means per (GPU, log window) with ``groupby`` and ``np.trapezoid``. Prints one
+Markdown table row per implementation and the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from recorder import schema
+
+T0_NS = 1_800_000_000 * 1_000_000_000
+BATCH_ROWS = 65_536
+
+
+def make_trace(run_dir: Path, hours: float, gpus: int, steps: int) -> int:
+    """Write the synthetic run; returns the number of GPU sample rows."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    seconds = hours * 3600
+    polls = int(seconds * 10)
+    rng = np.random.default_rng(0)
+    options = pa.ipc.IpcWriteOptions(compression="zstd")
+    path = run_dir / schema.gpu_samples_file("node")
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_stream(sink, schema.GPU_SAMPLES_SCHEMA, options=options) as out:
+        polls_per_batch = BATCH_ROWS // gpus
+        for first in range(0, polls, polls_per_batch):
+            poll = np.arange(first, min(first + polls_per_batch, polls))
+            time_ns = T0_NS + poll * 100_000_000 + rng.integers(0, 2_000_000, poll.size)  # 0-2 ms poll jitter
+            time_ns = np.repeat(time_ns, gpus)
+            gpu = np.tile(np.arange(gpus, dtype=np.int16), poll.size)
+            rows = time_ns.size
+            power = (300_000 + 200_000 * np.sin(time_ns / 7e9) + rng.normal(0, 20_000, rows)).astype(np.uint32)
+            energy = np.where(np.repeat(poll % 10 == 0, gpus), np.repeat(poll, gpus).astype(np.uint64) * 30_000, 0)
+            columns = {
+                "time_ns": time_ns,
+                "gpu": gpu,
+                "power_instant_mw": power,
+                "power_avg_mw": power,
+                "energy_mj": pa.array(energy, mask=np.repeat(poll % 10 != 0, gpus)),
+                "mem_used_bytes": (40 << 30) + rng.integers(0, 1 << 30, rows).astype(np.uint64),
+                "mem_total_bytes": np.full(rows, 80 << 30, dtype=np.uint64),
+                "util_gpu_pct": rng.integers(0, 101, rows).astype(np.uint8),
+                "util_mem_pct": rng.integers(0, 101, rows).astype(np.uint8),
+                "sm_clock_mhz": np.full(rows, 1980, dtype=np.uint32),
+                "temperature_c": np.full(rows, 60, dtype=np.int16),
+                "gpm_sm_activity_pct": rng.uniform(0, 100, rows).astype(np.float32),
+                "gpm_tensor_activity_pct": rng.uniform(0, 100, rows).astype(np.float32),
+                "gpm_dram_bw_pct": rng.uniform(0, 100, rows).astype(np.float32),
+            }
+            arrays = [pa.array(columns[field.name], type=field.type) for field in schema.GPU_SAMPLES_SCHEMA]
+            out.write_batch(pa.RecordBatch.from_arrays(arrays, schema=schema.GPU_SAMPLES_SCHEMA))
+    step_seconds = seconds / steps
+    start = T0_NS + (np.arange(steps) * step_seconds * 1e9).astype(np.int64)
+    end = start + int(step_seconds * 0.95e9)
+    events = {
+        "kind": pa.array(["train_step"] * steps),
+        "rank": pa.array(np.zeros(steps, np.int32)),
+        "pid": pa.array(np.ones(steps, np.int32)),
+        "step": pa.array(np.arange(1, steps + 1)),
+        "start_ns": pa.array(start),
+        "end_ns": pa.array(end),
+        "samples": pa.array(np.full(steps, 8)),
+        "tokens": pa.array(rng.integers(1000, 4096, steps)),
+    }
+    arrays = [events.get(field.name, pa.nulls(steps, field.type)).cast(field.type) for field in schema.EVENTS_SCHEMA]
+    table = pa.Table.from_arrays(arrays, schema=schema.EVENTS_SCHEMA)
+    events_path = run_dir / schema.events_file("node", 0)
+    with pa.OSFile(str(events_path), "wb") as sink, pa.ipc.new_stream(sink, table.schema, options=options) as out:
+        out.write_table(table, max_chunksize=BATCH_ROWS)
+    meta = {
+        "format_version": schema.FORMAT_VERSION,
+        "name": "synthetic-day",
+        "status": "complete",
+        "started_ns": T0_NS,
+        "ended_ns": int(T0_NS + seconds * 1e9),
+        "hosts": [{"hostname": "node", "gpus": [{"index": g, "name": "NVIDIA H100 80GB HBM3"} for g in range(gpus)]}],
+        "sampling": {"interval_s": 0.1, "energy_interval_s": 1.0},
+        "model": {"total_params": 8_000_000_000, "trainable_params": 8_000_000_000},
+        "world_size": gpus,
+    }
+    (run_dir / schema.META_FILE).write_text(json.dumps(meta))
+    return polls * gpus
+
+
+def run_ours(run_dir: Path) -> dict:
+    from analyzer import AnalysisSettings, analyze, open_run
+
+    began = time.perf_counter()
+    result = analyze(open_run(run_dir), AnalysisSettings(log_interval=10))
+    elapsed = time.perf_counter() - began
+    windows = result.windows
+    return {"seconds": elapsed, "windows": windows.num_rows, "aec_first": windows.column("aec_watts")[0].as_py()}
+
+
+def run_pandas(run_dir: Path) -> dict:
+    """The obvious way: load everything into pandas, tag each sample with its window, trapezoid per group."""
+    import pandas as pd
+
+    began = time.perf_counter()
+    with pa.OSFile(str(run_dir / schema.gpu_samples_file("node"))) as source:
+        samples = pa.ipc.open_stream(source).read_all().to_pandas()
+    with pa.OSFile(str(run_dir / schema.events_file("node", 0))) as source:
+        events = pa.ipc.open_stream(source).read_all().to_pandas()
+    events["window"] = (events["step"] - 1) // 10
+    windows = events.groupby("window").agg(start=("start_ns", "min"), end=("end_ns", "max"))
+    edges = windows["start"].to_numpy()
+    samples["window"] = np.searchsorted(edges, samples["time_ns"].to_numpy(), side="right") - 1
+    inside = samples["time_ns"].to_numpy() <= windows["end"].to_numpy()[samples["window"].clip(lower=0)]
+    samples = samples[(samples["window"] >= 0) & inside]
+
+    def means(group: pd.DataFrame) -> pd.Series:
+        seconds = group["time_ns"].to_numpy() / 1e9
+        span = seconds[-1] - seconds[0]
+        return pd.Series(
+            {
+                "aec_watts": np.trapezoid(group["power_instant_mw"].to_numpy() / 1e3, seconds) / span,
+                "amu_gib": np.trapezoid(group["mem_used_bytes"].to_numpy() / 2**30, seconds) / span,
+            }
+        )
+
+    per_gpu = samples.groupby(["window", "gpu"]).apply(means, include_groups=False)
+    per_window = per_gpu.groupby("window").agg(aec_watts=("aec_watts", "sum"), amu_gib=("amu_gib", "mean"))
+    elapsed = time.perf_counter() - began
+    return {"seconds": elapsed, "windows": len(per_window), "aec_first": float(per_window["aec_watts"].iloc[0])}
+
+
+def _child(kind: str, run_dir: Path) -> dict:
+    output = subprocess.run(
+        [sys.executable, __file__, "--child", kind, "--workdir", str(run_dir)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(output.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--hours", type=float, default=24.0)
+    parser.add_argument("--gpus", type=int, default=8)
+    parser.add_argument("--steps", type=int, default=100_000)
+    parser.add_argument("--workdir", type=Path)
+    parser.add_argument("--child", choices=["ours", "pandas"], help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        measured = (run_ours if args.child == "ours" else run_pandas)(args.workdir)
+        measured["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(json.dumps(measured))
+        return
+    with tempfile.TemporaryDirectory() as scratch:
+        run_dir = args.workdir or Path(scratch) / "run"
+        began = time.perf_counter()
+        rows = make_trace(run_dir, args.hours, args.gpus, args.steps)
+        size = sum(path.stat().st_size for path in run_dir.iterdir()) / 2**20
+        print(
+            f"trace: {rows:,} GPU sample rows, {args.steps:,} steps, {size:.0f} MiB, made in "
+            f"{time.perf_counter() - began:.1f} s"
+        )
+        ours, pandas_way = _child("ours", run_dir), _child("pandas", run_dir)
+        print("| implementation | seconds | sample rows/s | peak RSS MiB | log windows | AEC of window 1 (W) |")
+        print("| --- | --- | --- | --- | --- | --- |")
+        for name, measured in (
+            ("effanalyze (`analyzer.analyze`)", ours),
+            ("pandas groupby + np.trapezoid", pandas_way),
+        ):
+            print(
+                f"| {name} | {measured['seconds']:.2f} | {rows / measured['seconds'] / 1e6:.1f} M | "
+                f"{measured['peak_rss_mib']:.0f} | {measured['windows']:,} | {measured['aec_first']:.1f} |"
+            )
+        print(f"speed ratio (pandas time / effanalyze time): {pandas_way['seconds'] / ours['seconds']:.1f}x")
+
+
+if __name__ == "__main__":
+    main()
