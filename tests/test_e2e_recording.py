@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import json
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -103,6 +104,31 @@ def test_llamafactory_sft_under_effrec(tmp_path, tiny_llama, finetuning):
     rank = meta["ranks"][0]
     assert rank["tensorboard_dir"].startswith(str(tmp_path / "out" / "runs"))
     assert Path(rank["tensorboard_dir"]).is_dir()
+    _analyze_and_read_back(run_dir, Path(rank["tensorboard_dir"]), steps)
+
+
+def _analyze_and_read_back(run_dir: Path, trainer_runs: Path, steps: list[dict]) -> None:
+    """effanalyze on the real CPU run: the seed block, and TensorBoard points beside the trainer's loss."""
+    accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
+    result = subprocess.run(
+        [sys.executable, "-m", "analyzer.cli", str(run_dir), "--tensorboard", "--log-interval", "2"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "[EfficientLLM Metrics] Step 8:" in result.stdout
+    assert "AEC (Watts): n/a" in result.stdout  # no GPU here: said, not invented
+    reader = accumulator.EventAccumulator(str(trainer_runs))
+    reader.Reload()
+    assert "train/loss" in reader.Tags()["scalars"]
+    points = reader.Scalars("efficientllm/extra/tokens_per_sec")
+    assert [point.step for point in points] == [2, 4, 6, 8]
+    ends = {row["step"]: row["end_ns"] / 1e9 for row in steps}
+    assert [point.wall_time for point in points] == pytest.approx([ends[step] for step in (2, 4, 6, 8)], abs=1e-3)
+    for point, pair in zip(points, [steps[i : i + 2] for i in range(0, len(steps), 2)], strict=True):
+        seconds = sum((row["end_ns"] - row["start_ns"]) / 1e9 for row in pair)
+        assert point.value == pytest.approx(sum(row["tokens"] for row in pair) / seconds, rel=1e-5)
 
 
 def test_torchrun_two_ranks_one_events_file_each(tmp_path, tiny_llama):
@@ -190,8 +216,6 @@ def test_custom_loop_through_the_api(tmp_path, under_effrec):
         result = run_effrec(["--out", str(tmp_path / "runs"), "--", *script], tmp_path)
         run_dir = only_run_dir(tmp_path / "runs")
     else:
-        import subprocess
-
         result = subprocess.run(script, capture_output=True, text=True, cwd=tmp_path, timeout=300)
         run_dir = Path(result.stdout.strip().splitlines()[-1])
     assert result.returncode == 0, result.stderr[-3000:]
