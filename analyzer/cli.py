@@ -6,9 +6,12 @@ The analyzer writes only its own outputs; nothing in the run directory is change
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -22,6 +25,27 @@ _AUTO = "\0auto"
 def _fail(message: str, code: int) -> None:
     click.echo(f"effanalyze: error: {message}", err=True)
     raise SystemExit(code)
+
+
+def _one_line_errors(command: Callable[..., None]) -> Callable[..., None]:
+    """Bad input becomes one line on stderr and exit 2; even a bug ends without a traceback."""
+
+    @functools.wraps(command)
+    def guarded(*args: Any, **kwargs: Any) -> None:
+        try:
+            command(*args, **kwargs)
+        except TraceError as error:
+            _fail(str(error), EXIT_BAD_INPUT)
+        except Exception as error:
+            if os.environ.get("EFFTRACE_DEBUG"):
+                raise
+            _fail(
+                f"internal error ({error.__class__.__name__}: {error}); set EFFTRACE_DEBUG=1 for a traceback "
+                "and please report it",
+                EXIT_INTERNAL,
+            )
+
+    return guarded
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -66,6 +90,7 @@ def _fail(message: str, code: int) -> None:
     help="Seconds between samples beyond which a gap is not bridged (default: 5 poll intervals, at least 1 s).",
 )
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors (outputs are still written).")
+@_one_line_errors
 def main(
     run_dir: Path,
     tensorboard_dir: str | None,
@@ -79,43 +104,7 @@ def main(
     quiet: bool,
 ) -> None:
     """Compute the EfficientLLM metrics of RUN_DIR, a run directory written by effrec."""
-    try:
-        _analyze(
-            run_dir,
-            tensorboard_dir,
-            log_interval,
-            json_path,
-            csv_path,
-            windows_path,
-            power_source,
-            peak_tflops,
-            max_gap,
-            quiet,
-        )
-    except TraceError as error:
-        _fail(str(error), EXIT_BAD_INPUT)
-    except Exception as error:
-        if os.environ.get("EFFTRACE_DEBUG"):
-            raise
-        _fail(
-            f"internal error ({error.__class__.__name__}: {error}); set EFFTRACE_DEBUG=1 for a traceback and "
-            "please report it",
-            EXIT_INTERNAL,
-        )
-
-
-def _analyze(
-    run_dir: Path,
-    tensorboard_dir: str | None,
-    log_interval: int | None,
-    json_path: Path | None,
-    csv_path: Path | None,
-    windows_path: Path | None,
-    power_source: str,
-    peak_tflops: float | None,
-    max_gap: float | None,
-    quiet: bool,
-) -> None:
+    # Imported here, not at the top, so that `effanalyze --help` answers without loading numpy.
     from analyzer import console, files, tensorboard_events
     from analyzer.loader import open_run
     from analyzer.metrics import AnalysisSettings, analyze
