@@ -236,7 +236,9 @@ def _step_columns(steps: Steps, first: np.ndarray, model: dict[str, Any], peak_f
             model.get("hidden_size"),
             np.nan_to_num(sequence),
         )
-        columns["mfu"] = tokens_per_sec * per_token / peak_flops if peak_flops and params == params else tokens * np.nan
+        columns["mfu"] = (
+            tokens_per_sec * per_token / peak_flops if peak_flops and not np.isnan(params) else tokens * np.nan
+        )
     return columns
 
 
