@@ -148,23 +148,34 @@ def record(run_dir: Path, argv: list[str], program: str, interval_s: float, hist
     _save_manifest(lambda: meta.write_json_atomically(run_dir / schema.META_FILE, manifest))
     _say(f"recording into {run_dir}")
     received: list[int] = []
-    try:
-        child = subprocess.Popen([program, *argv[1:]], env=child_environment(run_dir, cuda_sync))
-    except OSError as error:
-        sampling.stop()
-        _save_manifest(lambda: meta.finalise(run_dir, manifest, "failed", None, {}))
-        raise UsageProblem(f"cannot run {argv[0]}: {error.strerror or error}") from None
+    started: list[subprocess.Popen] = []
 
-    def forward(signum: int, _frame: Any) -> None:
-        received.append(signum)
+    def deliver(signum: int) -> None:
         if signum == signal.SIGINT and _terminal_delivers_signals():
             return  # the terminal sent it to the command as well; a second one would cut its cleanup
         try:
-            child.send_signal(signum)
+            started[0].send_signal(signum)
         except OSError:
             pass
 
+    def forward(signum: int, _frame: Any) -> None:
+        received.append(signum)
+        if started:
+            deliver(signum)
+
+    # Installed before the command starts: a signal that arrives while it starts is not lost.
     previous = {signum: signal.signal(signum, forward) for signum in FORWARDED_SIGNALS}
+    try:
+        child = subprocess.Popen([program, *argv[1:]], env=child_environment(run_dir, cuda_sync))
+    except OSError as error:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        sampling.stop()
+        _save_manifest(lambda: meta.finalise(run_dir, manifest, "failed", None, {}))
+        raise UsageProblem(f"cannot run {argv[0]}: {error.strerror or error}") from None
+    started.append(child)
+    for signum in tuple(received):  # those that came while the command was starting
+        deliver(signum)
     try:
         returncode = child.wait()
     finally:
