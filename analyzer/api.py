@@ -21,7 +21,7 @@ import numpy as np
 import pyarrow as pa
 
 from analyzer.loader import Trace, open_run
-from analyzer.metrics import AnalysisSettings, analyze
+from analyzer.metrics import GIB, AnalysisSettings, analyze
 from analyzer.result import RunMetrics
 from analyzer.steps import train_steps
 
@@ -91,7 +91,7 @@ class Run:
         frame = self._with_seconds(self.trace.gpu_samples(), "time_ns")
         for column in ("power_instant_mw", "power_avg_mw"):
             frame[column.replace("_mw", "_w")] = frame[column] / 1e3
-        frame["mem_used_gib"] = frame["mem_used_bytes"] / float(1 << 30)
+        frame["mem_used_gib"] = frame["mem_used_bytes"] / GIB
         return frame
 
     def power(self) -> pd.DataFrame:

@@ -391,6 +391,7 @@ _PER_GPU_COLUMNS = (
     "coverage_gpm",
     "coverage_power",
     "coverage_counter",
+    "energy_counter_diff",
 )
 
 
@@ -414,10 +415,6 @@ def per_gpu_table(
     for name in _PER_GPU_COLUMNS:
         values = np.array([per_gpu[key][name][at] for at in rows for key in keys], dtype=np.float64)
         columns[name] = _column(values)
-    energy = columns["energy_j"].to_numpy(zero_copy_only=False)
-    counter = columns["energy_counter_j"].to_numpy(zero_copy_only=False)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        columns["energy_counter_diff"] = _column(np.where(counter > 0, (energy - counter) / counter, np.nan))
     return pa.table(columns)
 
 

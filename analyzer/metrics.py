@@ -104,8 +104,12 @@ class _GpuTotals:
         """Time-weighted mean over the covered time, and coverage (covered / window length)."""
         integral, covered = self.totals(gpu, signal)
         mean = np.divide(integral, covered, out=np.full(covered.size, np.nan), where=covered > 0) * scale
-        coverage = np.divide(covered, self.groups.seconds, out=np.zeros(covered.size), where=self.groups.seconds > 0)
-        return mean, np.minimum(coverage, 1.0)
+        return mean, self.coverage(covered)
+
+    def coverage(self, covered: np.ndarray) -> np.ndarray:
+        """Covered seconds as a share of each window group's length."""
+        seconds = self.groups.seconds
+        return np.minimum(np.divide(covered, seconds, out=np.zeros(covered.size), where=seconds > 0), 1.0)
 
 
 def _power_signal(integrals: SignalIntegrals, gpu: GpuKey, source: PowerSource) -> str:
@@ -117,7 +121,7 @@ def _power_signal(integrals: SignalIntegrals, gpu: GpuKey, source: PowerSource) 
     return "power_instant"
 
 
-def _gpu_columns(totals: _GpuTotals, settings: AnalysisSettings) -> tuple[dict[GpuKey, dict], list[GpuKey]]:
+def _gpu_columns(totals: _GpuTotals, settings: AnalysisSettings) -> dict[GpuKey, dict]:
     """Per GPU: every per-window quantity (arrays over window groups)."""
     per_gpu: dict[GpuKey, dict[str, Any]] = {}
     for gpu in totals.integrals.gpus:
@@ -138,9 +142,10 @@ def _gpu_columns(totals: _GpuTotals, settings: AnalysisSettings) -> tuple[dict[G
         counter, counter_covered = totals.totals(gpu, "energy_counter")
         columns["energy_j"] = np.where(columns["coverage_power"] > 0, energy / 1e3, np.nan)
         columns["energy_counter_j"] = np.where(counter_covered > 0, counter / 1e3, np.nan)
-        columns["coverage_counter"] = np.minimum(counter_covered / np.maximum(totals.groups.seconds, 1e-300), 1.0)
+        columns["coverage_counter"] = totals.coverage(counter_covered)
+        columns["energy_counter_diff"] = _relative_difference(columns["energy_j"], columns["energy_counter_j"])
         per_gpu[gpu] = columns
-    return per_gpu, totals.integrals.gpus
+    return per_gpu
 
 
 def _relative_difference(value: np.ndarray, reference: np.ndarray) -> np.ndarray:
@@ -282,13 +287,12 @@ def analyze(trace: Trace, settings: AnalysisSettings | None = None) -> RunMetric
         groups.seconds[0] = (job_end - job_start) / NS
 
     totals = _GpuTotals(integrals, groups)
-    per_gpu, gpus = _gpu_columns(totals, settings)
+    per_gpu = _gpu_columns(totals, settings)
     aggregate = _aggregate(per_gpu, len(groups.names))
     model = trace.meta.get("model") or {}
-    peak, peak_source = _peak_flops(trace, gpus, settings)
-    train_index = groups.index("train")
+    peak, peak_source = _peak_flops(trace, list(per_gpu), settings)
     step_columns = {}
-    if train_index is not None:
+    if steps.count:
         step_columns["train"] = _step_columns(steps, np.zeros(1, dtype=np.int64), model, peak)
         step_columns["log"] = _step_columns(steps, logs.first, model, peak)
     notes = list(trace.notes)
