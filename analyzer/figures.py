@@ -18,6 +18,7 @@ from analyzer.loader import GpuInfo, Trace
 from analyzer.result import Figure, RunMetrics, WindowSummary
 from analyzer.signals import SIGNAL_BY_NAME, GpuKey
 from analyzer.steps import Generations, LogWindows, Steps
+from recorder.arrow_columns import from_numpy, to_arrow
 
 if TYPE_CHECKING:
     from analyzer.metrics import AnalysisSettings, WindowGroups
@@ -308,7 +309,7 @@ def inference_figures(context: Context, gens: Generations, gpu: dict[str, Figure
 def _column(values: np.ndarray) -> pa.Array:
     """A float column with NaN stored as null (unknown), so Parquet/CSV readers see a gap, not a number."""
     values = np.asarray(values, dtype=np.float64)
-    return pa.array(values, mask=np.isnan(values), type=pa.float64())
+    return from_numpy(values, pa.float64(), mask=np.isnan(values))
 
 
 _WINDOW_GPU_COLUMNS = (
@@ -353,15 +354,15 @@ def windows_table(
 ) -> pa.Table:
     """One row per log window, reported at its last step with that step's end as wall time."""
     columns: dict[str, pa.Array] = {
-        "window": pa.array(np.arange(1, logs.count + 1, dtype=np.int64)),
-        "step": pa.array(logs.last_step.astype(np.int64)),
-        "first_step": pa.array(step_columns["first_step"].astype(np.int64)),
-        "steps": pa.array(step_columns["steps"].astype(np.int64)),
-        "complete": pa.array(logs.complete.astype(bool)),
-        "start_ns": pa.array(logs.start_ns.astype(np.int64)),
-        "end_ns": pa.array(logs.end_ns.astype(np.int64)),
-        "wall_time": pa.array(logs.end_ns / 1e9),
-        "seconds": pa.array((logs.end_ns - logs.start_ns) / 1e9),
+        "window": from_numpy(np.arange(1, logs.count + 1, dtype=np.int64)),
+        "step": from_numpy(logs.last_step.astype(np.int64)),
+        "first_step": from_numpy(step_columns["first_step"].astype(np.int64)),
+        "steps": from_numpy(step_columns["steps"].astype(np.int64)),
+        "complete": from_numpy(logs.complete.astype(bool)),
+        "start_ns": from_numpy(logs.start_ns.astype(np.int64)),
+        "end_ns": from_numpy(logs.end_ns.astype(np.int64)),
+        "wall_time": from_numpy(logs.end_ns / 1e9),
+        "seconds": from_numpy((logs.end_ns - logs.start_ns) / 1e9),
     }
     for key in _WINDOW_STEP_COLUMNS:
         columns[key] = _column(step_columns[key])
@@ -404,13 +405,13 @@ def per_gpu_table(
     window = [group_names[at] for at in rows for _ in keys]
     info = [context.gpu_info.get(key) for _ in rows for key in keys]
     columns: dict[str, Any] = {
-        "window": pa.array(window, pa.string()),
-        "host": pa.array([key[0] for _ in rows for key in keys], pa.string()),
-        "gpu": pa.array([key[1] for _ in rows for key in keys], pa.int64()),
-        "name": pa.array([gpu.name if gpu else None for gpu in info], pa.string()),
-        "uuid": pa.array([gpu.uuid if gpu else None for gpu in info], pa.string()),
-        "seconds": pa.array([float(group_seconds[at]) for at in rows for _ in keys], pa.float64()),
-        "power_source": pa.array([per_gpu[key]["power_signal"] for _ in rows for key in keys], pa.string()),
+        "window": to_arrow(window, pa.string()),
+        "host": to_arrow([key[0] for _ in rows for key in keys], pa.string()),
+        "gpu": to_arrow([key[1] for _ in rows for key in keys], pa.int64()),
+        "name": to_arrow([gpu.name if gpu else None for gpu in info], pa.string()),
+        "uuid": to_arrow([gpu.uuid if gpu else None for gpu in info], pa.string()),
+        "seconds": to_arrow([float(group_seconds[at]) for at in rows for _ in keys], pa.float64()),
+        "power_source": to_arrow([per_gpu[key]["power_signal"] for _ in rows for key in keys], pa.string()),
     }
     for name in _PER_GPU_COLUMNS:
         values = np.array([per_gpu[key][name][at] for at in rows for key in keys], dtype=np.float64)
@@ -424,11 +425,11 @@ def generate_table(gens: Generations) -> pa.Table:
         throughput = np.where(seconds > 0, gens.generated_tokens / seconds, np.nan)
     return pa.table(
         {
-            "call": pa.array(np.arange(1, gens.count + 1, dtype=np.int64)),
-            "start_ns": pa.array(gens.start_ns.astype(np.int64)),
-            "end_ns": pa.array(gens.end_ns.astype(np.int64)),
-            "wall_time": pa.array(gens.end_ns / 1e9),
-            "seconds": pa.array(seconds.astype(np.float64)),
+            "call": from_numpy(np.arange(1, gens.count + 1, dtype=np.int64)),
+            "start_ns": from_numpy(gens.start_ns.astype(np.int64)),
+            "end_ns": from_numpy(gens.end_ns.astype(np.int64)),
+            "wall_time": from_numpy(gens.end_ns / 1e9),
+            "seconds": from_numpy(seconds.astype(np.float64)),
             "samples": _column(gens.samples),
             "prompt_tokens": _column(gens.prompt_tokens),
             "generated_tokens": _column(gens.generated_tokens),
@@ -483,7 +484,7 @@ def build_result(
     windows = (
         windows_table(logs, log_rows, aggregate, step_columns["log"])
         if logs.count
-        else pa.table({"window": pa.array([], pa.int64())})
+        else pa.table({"window": to_arrow([], pa.int64())})
     )
     return RunMetrics(
         run_dir=context.trace.run_dir,

@@ -13,15 +13,18 @@ Window edges that fall between samples are interpolated, so a window's integral 
 the piecewise signal whatever the sampling. Segments longer than ``max_gap`` seconds are not
 bridged: they add nothing and count as uncovered time, so callers report coverage < 100 %.
 
-The work is one cumulative sum per chunk plus a binary search per window edge: the running
+The work is one pass over each chunk plus a binary search per window edge: the running
 integral is evaluated only at the (sorted) window edges that fall inside the chunk, so memory
 is bounded by the chunk and the number of edges, never by the length of the trace. Everything
 that depends only on the sample times (spans, gaps, where each edge falls) is a
-:class:`TimeGrid`, computed once per chunk and shared by every signal sampled at those times.
+:class:`TimeGrid`, computed once per chunk and shared by every signal sampled at those times;
+:func:`add_block_on_grid` then integrates all the signals of one kind sampled on a grid as
+rows of one 2-D array, so a GPU's seven linear signals cost one numpy pass, not seven.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
@@ -51,28 +54,31 @@ class TimeGrid:
             span = spans[self.segment]
             self.fraction = np.divide(self.into, span, out=np.zeros(span.size), where=span > 0)
             self.taken = self.bridged[self.segment]
-            covered_before = _sum_before(self.weights, self.segment)
+            if self.segment.size:
+                distinct, self._segment_rank = np.unique(self.segment, return_inverse=True)
+                self._piece_starts = np.minimum(np.concatenate(([0], distinct)), spans.size - 1)
+                self._first_segment_empty = bool(distinct[0] == 0)
+            covered_before, _ = self.sum_before(self.weights)
             self.covered_at = covered_before + np.where(self.taken, self.into, 0.0)
 
     @property
     def size(self) -> int:
         return int(self.times.size)
 
+    def sum_before(self, pieces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Sum of ``pieces[..., :s]`` for the segment s of each edge inside the chunk, and of all pieces.
 
-def _sum_before(pieces: np.ndarray, segment: np.ndarray) -> np.ndarray:
-    """Sum of ``pieces[:s]`` for each (sorted) segment index s.
-
-    One ``np.add.reduceat`` pass over the pieces between consecutive distinct segments: a
-    vectorised add, several times faster than a running ``cumsum`` of every piece.
-    """
-    if segment.size == 0:
-        return np.zeros(0)
-    distinct, where = np.unique(segment, return_inverse=True)
-    starts = np.concatenate(([0], distinct))
-    sums = np.add.reduceat(pieces, np.minimum(starts, pieces.size - 1))[: distinct.size]
-    if distinct[0] == 0:
-        sums[0] = 0.0  # reduceat gives pieces[0] for an empty [0, 0) slice
-    return np.cumsum(sums)[where]
+        One ``np.add.reduceat`` pass over the pieces between consecutive distinct segments (the
+        last run reaching to the end gives the total for free): a vectorised add, several times
+        faster than a running ``cumsum`` of every piece. The last axis runs over segments.
+        """
+        if self.segment.size == 0:
+            return np.zeros((*pieces.shape[:-1], 0)), pieces.sum(axis=-1)
+        sums = np.add.reduceat(pieces, self._piece_starts, axis=-1)
+        if self._first_segment_empty:
+            sums[..., 0] = 0.0  # reduceat gives pieces[0] for an empty [0, 0) slice
+        running = np.cumsum(sums, axis=-1)
+        return running[..., :-1][..., self._segment_rank], running[..., -1]
 
 
 class RunningIntegral:
@@ -121,48 +127,7 @@ class RunningIntegral:
 
     def add_on_grid(self, grid: TimeGrid, values: np.ndarray) -> None:
         """Take samples at the times of ``grid`` (which :meth:`accepts`); ``values`` has no NaN."""
-        if grid.carry_time is None:
-            full = np.asarray(values, dtype=np.float64)
-        else:
-            full = np.empty(grid.size)
-            full[0] = self._last_value
-            full[1:] = values
-        if grid.size >= 2:
-            self._integrate(grid, full)
-        self._next_point = grid.end_point  # points before a lone first sample keep their zero
-        self.last_time = float(grid.times[-1])
-        self._last_value = float(full[-1])
-
-    def _integrate(self, grid: TimeGrid, values: np.ndarray) -> None:
-        if self.interpolation == "linear":
-            pieces = (values[:-1] + values[1:]) * grid.weights
-            scale = 0.5
-        elif self.interpolation == "backward":
-            pieces = values[1:] * grid.weights
-            scale = 1.0
-        else:
-            pieces = np.diff(values)
-            if not grid.all_bridged:
-                pieces = np.where(grid.bridged, pieces, 0.0)
-            scale = 1.0
-        if grid.end_point > grid.first_point:
-            segment = grid.segment
-            before = scale * _sum_before(pieces, segment)
-            partial = self._partial(values, segment, grid.into, grid.fraction)
-            at = slice(grid.first_point, grid.end_point)
-            self.integral_at[at] = self._integral + before + np.where(grid.taken, partial, 0.0)
-            self.covered_at[at] = self._covered + grid.covered_at
-        self._integral += scale * float(pieces.sum())
-        self._covered += grid.covered
-
-    def _partial(self, values: np.ndarray, segment: np.ndarray, into: np.ndarray, fraction: np.ndarray) -> np.ndarray:
-        """The integral from the start of each point's segment to the point itself."""
-        if self.interpolation == "backward":
-            return values[segment + 1] * into
-        rise = values[segment + 1] - values[segment]
-        if self.interpolation == "increase":
-            return rise * fraction
-        return into * (values[segment] + 0.5 * rise * fraction)
+        add_block_on_grid([self], grid, [values], Scratch())
 
     def finish(self) -> tuple[np.ndarray, np.ndarray]:
         """Integral and covered time up to each point (points after the last sample get the total)."""
@@ -170,6 +135,86 @@ class RunningIntegral:
         self.covered_at[self._next_point :] = self._covered
         self._next_point = self.points.size
         return self.integral_at, self.covered_at
+
+
+class Scratch:
+    """Reusable float64 buffers for block-sized intermediates.
+
+    A fresh multi-megabyte temporary per call costs more in page faults than the arithmetic
+    done in it (measured: 5 ms against 0.4 ms for a 7 × 64k block), so the blocks reuse these.
+    """
+
+    def __init__(self) -> None:
+        self._buffers: dict[str, np.ndarray] = {}
+
+    def take(self, name: str, rows: int, columns: int) -> np.ndarray:
+        """A ``rows × columns`` view of the buffer ``name``, grown when too small; its contents are stale."""
+        size = rows * columns
+        buffer = self._buffers.get(name)
+        if buffer is None or buffer.size < size:
+            buffer = self._buffers[name] = np.empty(size)
+        return buffer[:size].reshape(rows, columns)
+
+
+def add_block_on_grid(
+    integrals: Sequence[RunningIntegral], grid: TimeGrid, samples: Sequence[np.ndarray], scratch: Scratch
+) -> None:
+    """Feed each integral its samples (taken at the grid's times, no NaN), all as one 2-D block.
+
+    Every integral must :meth:`~RunningIntegral.accepts` the grid and share one interpolation.
+    """
+    interpolation = integrals[0].interpolation
+    values = scratch.take("values", len(integrals), grid.size)
+    carried = 0 if grid.carry_time is None else 1
+    if carried:
+        values[:, 0] = [integral._last_value for integral in integrals]
+    for row, column in enumerate(samples):
+        values[row, carried:] = column
+    if grid.size >= 2:
+        pieces = _pieces(interpolation, grid, values, scratch.take("pieces", len(integrals), grid.size - 1))
+        scale = 0.5 if interpolation == "linear" else 1.0
+        before, totals = grid.sum_before(pieces)
+        totals *= scale
+        if grid.end_point > grid.first_point:
+            partial = np.where(grid.taken, _partial(interpolation, values, grid), 0.0)
+            at = slice(grid.first_point, grid.end_point)
+            for row, integral in enumerate(integrals):
+                integral.integral_at[at] = integral._integral + scale * before[row] + partial[row]
+                integral.covered_at[at] = integral._covered + grid.covered_at
+        for row, integral in enumerate(integrals):
+            integral._integral += float(totals[row])
+            integral._covered += grid.covered
+    last_time = float(grid.times[-1])
+    for row, integral in enumerate(integrals):
+        integral._next_point = grid.end_point  # points before a lone first sample keep their zero
+        integral.last_time = last_time
+        integral._last_value = float(values[row, -1])
+
+
+def _pieces(interpolation: Interpolation, grid: TimeGrid, values: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """Each segment's contribution, before the rule's scale (½ for the trapezoid), written into ``out``."""
+    if interpolation == "linear":
+        np.add(values[:, :-1], values[:, 1:], out=out)
+        out *= grid.weights
+    elif interpolation == "backward":
+        np.multiply(values[:, 1:], grid.weights, out=out)
+    else:
+        np.subtract(values[:, 1:], values[:, :-1], out=out)
+        if not grid.all_bridged:
+            out *= grid.bridged
+    return out
+
+
+def _partial(interpolation: Interpolation, values: np.ndarray, grid: TimeGrid) -> np.ndarray:
+    """The integral from the start of each edge's segment to the edge itself (a row per signal)."""
+    following = values[:, grid.segment + 1]
+    if interpolation == "backward":
+        return following * grid.into
+    preceding = values[:, grid.segment]
+    rise = following - preceding
+    if interpolation == "increase":
+        return rise * grid.fraction
+    return grid.into * (preceding + 0.5 * rise * grid.fraction)
 
 
 def window_edges(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -19,6 +19,7 @@ import pyarrow as pa
 
 from analyzer.errors import TraceError
 from recorder import schema
+from recorder.arrow_columns import repeated_string
 
 _IPC_CONTINUATION = b"\xff\xff\xff\xff"
 _FORMAT_KEY = b"efftrace.format_version"
@@ -155,9 +156,9 @@ class Trace:
             batches = [batch for _, batch in self._batches([stream], schema.EVENTS_SCHEMA, None)]
             if batches:
                 table = pa.Table.from_batches(batches, schema=batches[0].schema)
-                tables.append(table.append_column("host", pa.array([stream.host] * table.num_rows, pa.string())))
+                tables.append(table.append_column("host", repeated_string(stream.host, table.num_rows)))
         if not tables:
-            return schema.EVENTS_SCHEMA.empty_table().append_column("host", pa.array([], pa.string()))
+            return schema.EVENTS_SCHEMA.empty_table().append_column("host", repeated_string("", 0))
         return pa.concat_tables(tables)
 
     def gpu_samples(self, columns: list[str] | None = None) -> pa.Table:
@@ -172,7 +173,7 @@ class Trace:
         self, batches: Iterator[tuple[str, pa.RecordBatch]], file_schema: pa.Schema, columns: list[str] | None
     ) -> pa.Table:
         tables = [
-            pa.Table.from_batches([batch]).append_column("host", pa.array([host] * batch.num_rows, pa.string()))
+            pa.Table.from_batches([batch]).append_column("host", repeated_string(host, batch.num_rows))
             for host, batch in batches
         ]
         if tables:
@@ -180,7 +181,7 @@ class Trace:
         empty = file_schema.empty_table()
         if columns is not None:
             empty = empty.select(columns)
-        return empty.append_column("host", pa.array([], pa.string()))
+        return empty.append_column("host", repeated_string("", 0))
 
     def _batches(
         self, files: list[StreamFile], expected: pa.Schema, columns: list[str] | None

@@ -3,7 +3,9 @@
 Each signal is a column of a sample file with the way it behaves between samples (see
 :mod:`analyzer.integrate`). The GPU-sample and power-buffer streams are read batch by batch; each
 batch is split by GPU and fed to one :class:`~analyzer.integrate.RunningIntegral` per
-(GPU, signal), so memory is bounded by a batch whatever the length of the trace.
+(GPU, signal), so memory is bounded by a batch whatever the length of the trace. Signals of one
+GPU that share sample times and interpolation (all but the rarely-read energy counter, as long
+as a chunk has no missing value) are integrated together as one block.
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from analyzer.integrate import Interpolation, RunningIntegral, TimeGrid, window_edges
+from analyzer.integrate import Interpolation, RunningIntegral, Scratch, TimeGrid, add_block_on_grid, window_edges
 from analyzer.loader import Trace
+from analyzer.read_ahead import read_ahead
+from recorder.arrow_columns import to_numpy, values_and_validity
 
 GpuKey = tuple[str, int]  # (host tag, NVML index)
 CHUNK_ROWS = 1 << 19  # rows per numpy pass: large enough to amortise call overhead, small enough to stay bounded
@@ -122,6 +126,7 @@ def integrate_signals(
     running: dict[GpuKey, dict[str, RunningIntegral]] = {}
     counts: dict[GpuKey, dict[str, int]] = {}
     last_times: dict[GpuKey, float | None] = {}
+    scratch = Scratch()
 
     def integrator(key: GpuKey, signal: Signal) -> RunningIntegral:
         per_signal = running.setdefault(key, {})
@@ -132,33 +137,38 @@ def integrate_signals(
         return per_signal[signal.name]
 
     def feed(host: str, table: pa.Table, signals: list[Signal], grid_key: str) -> None:
-        times = (table.column("time_ns").to_numpy() - origin_ns) / 1e9
-        gpu = table.column("gpu").to_numpy()
-        columns = {signal.name: _numpy(table.column(signal.column).chunk(0)) for signal in signals}
+        time_ns = to_numpy(table.column("time_ns"))
+        gpu = to_numpy(table.column("gpu"))
+        # a null is a missing sample, never zero: its value is read only where valid
+        columns = {signal.name: values_and_validity(table.column(signal.column)) for signal in signals}
         for index, rows in _split_by_gpu(gpu):
             key = (host, index)
-            gpu_times = times[rows]
+            gpu_times = (time_ns[rows] - origin_ns) / 1e9
             carry = last_times.get((grid_key, *key))
             grid = TimeGrid(edges, carry, gpu_times, max_gap_s) if gpu_times.size else None
+            on_grid: dict[Interpolation, list[Signal]] = {}
             for signal in signals:
                 values, valid = columns[signal.name]
                 integral = integrator(key, signal)
                 if valid is None and grid is not None and integral.accepts(grid):
-                    integral.add_on_grid(grid, values[rows])
+                    on_grid.setdefault(signal.interpolation, []).append(signal)
                     counts[key][signal.name] += gpu_times.size
                 else:
                     present = np.ones(gpu_times.size, bool) if valid is None else valid[rows]
                     integral.add(gpu_times[present], values[rows][present].astype(np.float64))
                     counts[key][signal.name] += int(np.count_nonzero(present))
+            for together in on_grid.values():
+                integrals = [running[key][signal.name] for signal in together]
+                add_block_on_grid(integrals, grid, [columns[signal.name][0][rows] for signal in together], scratch)
             if gpu_times.size:
                 last_times[(grid_key, *key)] = float(gpu_times.max())
 
     polled = [signal for signal in SIGNALS if not signal.buffer]
     columns = ["time_ns", "gpu", *(signal.column for signal in polled)]
-    for host, table in _chunks(trace.gpu_batches(columns), CHUNK_ROWS):
+    for host, table in read_ahead(_chunks(trace.gpu_batches(columns), CHUNK_ROWS)):
         feed(host, table, polled, "gpu")
     buffered = [signal for signal in SIGNALS if signal.buffer]
-    for host, table in _chunks(trace.power_batches(), CHUNK_ROWS):
+    for host, table in read_ahead(_chunks(trace.power_batches(), CHUNK_ROWS)):
         feed(host, table, buffered, "power")
 
     integral: dict[GpuKey, dict[str, np.ndarray]] = {}
@@ -173,11 +183,3 @@ def integrate_signals(
             covered[key][name] = covered_at[end_at] - covered_at[start_at]
             dropped += running_integral.dropped
     return SignalIntegrals(integral, covered, counts, dropped, max(ends) if ends else None)
-
-
-def _numpy(column: pa.Array) -> tuple[np.ndarray, np.ndarray | None]:
-    """A numeric column's values and, if it has nulls, its validity (a null is a missing sample, never zero)."""
-    if column.null_count == 0:
-        return column.to_numpy(), None
-    valid = column.is_valid().to_numpy(zero_copy_only=False)
-    return column.fill_null(0).to_numpy(), valid

@@ -13,12 +13,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from recorder.arrow_columns import from_numpy, to_arrow, to_numpy
+
 NS = 1e9
 
 
 def _column(table: pa.Table, name: str, dtype: type = np.float64) -> np.ndarray:
     """A column as numpy, nulls as NaN (for float) so sums can tell 'unknown' from zero."""
-    return table.column(name).to_numpy(zero_copy_only=False).astype(dtype)
+    return to_numpy(table.column(name)).astype(dtype)
 
 
 @dataclass(frozen=True)
@@ -67,12 +69,17 @@ def _nan_mean_groups(values: np.ndarray, first: np.ndarray) -> np.ndarray:
     return np.divide(sums, counts, out=np.full(sums.size, np.nan), where=counts > 0)
 
 
+def _kind_is(events: pa.Table, kind: str) -> pa.ChunkedArray:
+    """Rows of one event kind (the kind as an Arrow scalar: a Python str would make pyarrow import pandas)."""
+    return pc.equal(events.column("kind"), to_arrow([kind], pa.string())[0])
+
+
 def train_steps(events: pa.Table) -> Steps:
     """Merge the ``train_step`` events of every rank into one row per step."""
-    table = events.filter(pc.equal(events.column("kind"), "train_step"))
+    table = events.filter(_kind_is(events, "train_step"))
     table = table.filter(pc.is_valid(table.column("step")))
     order = np.lexsort((_column(table, "rank", np.int64), _column(table, "step", np.int64)))
-    table = table.take(pa.array(order))
+    table = table.take(from_numpy(order))
     step = _column(table, "step", np.int64)
     rank = _column(table, "rank", np.int64)
     start = _column(table, "start_ns", np.int64)
@@ -156,8 +163,8 @@ class Generations:
 
 
 def generations(events: pa.Table) -> Generations:
-    table = events.filter(pc.equal(events.column("kind"), "generate"))
-    table = table.take(pa.array(np.argsort(_column(table, "start_ns", np.int64), kind="stable")))
+    table = events.filter(_kind_is(events, "generate"))
+    table = table.take(from_numpy(np.argsort(_column(table, "start_ns", np.int64), kind="stable")))
     start = _column(table, "start_ns", np.int64)
     end = _column(table, "end_ns", np.int64)
     union_start, union_end = merge_spans(start, end)

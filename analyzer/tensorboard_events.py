@@ -16,6 +16,7 @@ import numpy as np
 
 from analyzer.errors import TraceError
 from analyzer.result import RunMetrics
+from recorder.arrow_columns import to_numpy
 
 SEED_TAGS = {
     "amu_gib": "efficientllm/amu_gb",
@@ -74,12 +75,12 @@ def _points(result: RunMetrics) -> list[tuple[str, int, float, float]]:
     points: list[tuple[str, int, float, float]] = []
     windows = result.windows
     if windows.num_rows and "step" in windows.column_names:
-        steps = windows.column("step").to_numpy()
-        walls = windows.column("wall_time").to_numpy()
+        steps = to_numpy(windows.column("step"))
+        walls = to_numpy(windows.column("wall_time"))
         columns = [(SEED_TAGS[key], key) for key in SEED_TAGS]
         columns += [(f"efficientllm/extra/{key.replace('_gib', '_gb')}", key) for key in EXTRA_COLUMNS]
         for tag, key in columns:
-            values = windows.column(key).to_numpy(zero_copy_only=False)
+            values = to_numpy(windows.column(key))
             for step, wall, value in zip(steps, walls, values, strict=True):
                 if value is not None and math.isfinite(value):
                     points.append((tag, int(step), float(wall), float(value)))
@@ -92,16 +93,16 @@ def _inference_points(result: RunMetrics) -> list[tuple[str, int, float, float]]
     calls = result.generate_calls
     if not calls.num_rows:
         return []
-    ends = calls.column("end_ns").to_numpy()
-    tokens = calls.column("generated_tokens").to_numpy(zero_copy_only=False)
-    seconds = calls.column("seconds").to_numpy()
+    ends = to_numpy(calls.column("end_ns"))
+    tokens = to_numpy(calls.column("generated_tokens"))
+    seconds = to_numpy(calls.column("seconds"))
     if result.windows.num_rows and "step" in result.windows.column_names:
-        step_ends = result.windows.column("end_ns").to_numpy()
-        step_numbers = result.windows.column("step").to_numpy()
+        step_ends = to_numpy(result.windows.column("end_ns"))
+        step_numbers = to_numpy(result.windows.column("step"))
         before = np.searchsorted(step_ends, ends, side="right") - 1
         at_step = np.where(before >= 0, step_numbers[np.maximum(before, 0)], 0)
     else:
-        at_step = calls.column("call").to_numpy()
+        at_step = to_numpy(calls.column("call"))
     points = []
     for step in np.unique(at_step):
         chosen = at_step == step

@@ -1,11 +1,12 @@
 """How fast effanalyze is on a day of 8 GPUs at 10 Hz, side by side with a plain pandas version.
 
-    python bench/analyzer_speed.py [--hours 24] [--gpus 8] [--steps 100000] [--workdir DIR]
+    python bench/analyzer_speed.py [--hours 24] [--gpus 8] [--steps 100000] [--repeat 5] [--workdir DIR]
 
 Writes a synthetic trace as effrec writes it (zstd Arrow streams in 64k-row batches; GPU poll
 at 10 Hz with the energy counter every tenth poll; 100,000 train steps), then, each in a fresh
 process so peak memory is its own: the full analysis (``analyzer.analyze`` with 10-step log
-windows, i.e. 10,000 windows), and a straightforward pandas implementation of the same power
+windows, i.e. 10,000 windows; ``--repeat`` times, the median reported, as a shared 2-core
+machine varies by ±15 % from run to run), and a straightforward pandas implementation of the same power
 and memory means per (GPU, log window) with ``groupby`` and ``np.trapezoid``. Prints one
 Markdown table row per implementation and the ratio.
 """
@@ -157,6 +158,7 @@ def main() -> None:
     parser.add_argument("--gpus", type=int, default=8)
     parser.add_argument("--steps", type=int, default=100_000)
     parser.add_argument("--workdir", type=Path)
+    parser.add_argument("--repeat", type=int, default=5, help="runs of effanalyze (median reported)")
     parser.add_argument("--child", choices=["ours", "pandas"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -173,7 +175,9 @@ def main() -> None:
             f"trace: {rows:,} GPU sample rows, {args.steps:,} steps, {size:.0f} MiB, made in "
             f"{time.perf_counter() - began:.1f} s"
         )
-        ours, pandas_way = _child("ours", run_dir), _child("pandas", run_dir)
+        runs = sorted((_child("ours", run_dir) for _ in range(args.repeat)), key=lambda measured: measured["seconds"])
+        ours, pandas_way = runs[len(runs) // 2], _child("pandas", run_dir)
+        print("effanalyze runs (s): " + ", ".join(f"{measured['seconds']:.2f}" for measured in runs) + " (median used)")
         print("| implementation | seconds | sample rows/s | peak RSS MiB | log windows | AEC of window 1 (W) |")
         print("| --- | --- | --- | --- | --- | --- |")
         for name, measured in (

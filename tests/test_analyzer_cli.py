@@ -205,3 +205,26 @@ def test_tensorboard_falls_back_to_the_run_directory(tmp_path):
     assert result.returncode == 0, result.stderr
     written = list((run_dir / "tensorboard").glob("events.out.tfevents.*"))
     assert len(written) == 1
+
+
+def test_the_command_line_never_imports_pandas(tmp_path):
+    """pyarrow imports pandas on the first pa.array or to_numpy when it is installed: 0.3 s per run.
+
+    effanalyze builds and reads its arrays from numpy buffers instead; pandas is for the notebook API.
+    """
+    run = tmp_path / "lora"
+    shutil.copytree(LORA, run)
+    script = f"""
+import sys
+from analyzer.cli import main
+sys.argv = ["effanalyze", {str(run / "trace")!r}, "--tensorboard", "--json", {str(tmp_path / "s.json")!r},
+            "--csv", {str(tmp_path / "s.csv")!r}, "--windows", {str(tmp_path / "w.parquet")!r}]
+try:
+    main()
+except SystemExit as exit:
+    assert exit.code in (0, None), exit.code
+assert "pandas" not in sys.modules, "pandas was imported"
+print("ok")
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.stdout.strip().endswith("ok"), result.stderr
