@@ -98,6 +98,7 @@ class EffTraceCallback(TrainerCallback):
         self._open: _Step | None = None
         self._unresolved: deque[_Step] = deque()
         self._tokens_seen = 0
+        self._described = False
 
     @classmethod
     def install(cls, trainer: Any, **kwargs: Any) -> EffTraceCallback:
@@ -124,23 +125,43 @@ class EffTraceCallback(TrainerCallback):
 
         @functools.wraps(evaluate)
         def timed_evaluate(*args: Any, **kw: Any) -> Any:
+            callback.describe_without_training()
             start_ns = time.time_ns()
             result = evaluate(*args, **kw)
             callback._record_eval(start_ns)
             return result
 
         trainer.evaluate = timed_evaluate
+        predict = trainer.predict
+
+        @functools.wraps(predict)
+        def described_predict(*args: Any, **kw: Any) -> Any:
+            callback.describe_without_training()
+            return predict(*args, **kw)
+
+        trainer.predict = described_predict
         return callback
 
     # -- Trainer hooks -------------------------------------------------------------------------
 
     @_guarded
     def on_train_begin(self, args: Any, state: Any, control: Any, model: Any = None, **kwargs: Any) -> None:
+        self._describe(args, state, model)
+
+    @_guarded
+    def describe_without_training(self) -> None:
+        """Write this process's setup for a run that only evaluates or predicts (no ``on_train_begin``)."""
+        if not self._described and self._trainer is not None:
+            trainer = self._trainer
+            self._describe(trainer.args, trainer.state, getattr(trainer, "model", None))
+
+    def _describe(self, args: Any, state: Any, model: Any) -> None:
         if self._log is None:
             self._log = process_event_log(rank=int(getattr(args, "process_index", 0)))
         if self._log is None:
             self.disabled = True  # neither under effrec nor given a log: nothing to record into
             return
+        self._described = True
         info: dict[str, Any] = {
             "rank": self._log.rank,
             "local_rank": int(getattr(args, "local_process_index", 0)),

@@ -107,6 +107,51 @@ def test_llamafactory_sft_under_effrec(tmp_path, tiny_llama, finetuning):
     _analyze_and_read_back(run_dir, Path(rank["tensorboard_dir"]), steps)
 
 
+PREDICT_CONFIG = """\
+model_name_or_path: {model}
+stage: sft
+do_predict: true
+predict_with_generate: true
+finetuning_type: full
+eval_dataset: synthetic
+dataset_dir: {data}
+template: default
+cutoff_len: 128
+max_samples: 8
+overwrite_cache: true
+output_dir: {output}
+report_to: none
+per_device_eval_batch_size: 4
+max_new_tokens: 4
+do_sample: false
+use_cpu: true
+"""
+
+
+def test_llamafactory_predict_under_effrec_describes_the_model(tmp_path, tiny_llama):
+    """A predict-only run never calls on_train_begin; its model must still be described (IT per parameter)."""
+    pytest.importorskip("llamafactory")
+    cli = shutil.which("llamafactory-cli", path=str(Path(sys.executable).parent))
+    config = tmp_path / "tiny_predict.yaml"
+    settings = {"model": tiny_llama / "model", "data": tiny_llama / "data", "output": tmp_path / "out"}
+    config.write_text(PREDICT_CONFIG.format(**settings))
+    result = run_effrec(["--out", str(tmp_path / "runs"), "--", cli, "train", str(config)], tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    run_dir = only_run_dir(tmp_path / "runs")
+    generated = [row for row in events(run_dir) if row["kind"] == "generate"]
+    assert sum(row["samples"] for row in generated) == 8
+    assert all(0 < row["generated_tokens"] <= row["samples"] * 4 for row in generated)
+    model = load_meta(run_dir)["model"]
+    assert model["total_params"] > 0 and model["trainable_params"] >= 0
+    analysed = subprocess.run(
+        [sys.executable, "-m", "analyzer.cli", str(run_dir)], capture_output=True, text=True, timeout=120
+    )
+    assert analysed.returncode == 0, analysed.stderr
+    assert "IT (Tokens/Sec): " in analysed.stdout
+    per_param = next(line for line in analysed.stdout.splitlines() if "IT (Tokens/Param/Sec)" in line)
+    assert "n/a" not in per_param.split("[")[0]  # the parameter count is known, so IT per parameter is a number
+
+
 def _analyze_and_read_back(run_dir: Path, trainer_runs: Path, steps: list[dict]) -> None:
     """effanalyze on the real CPU run: the seed block, and TensorBoard points beside the trainer's loss."""
     accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
