@@ -27,10 +27,12 @@ DEFAULT_HISTORY_SIZE = 1000
 DEFAULT_LOG_INTERVAL = 10
 FLUSH_INTERVAL_S = 2.0
 """No recorded row waits longer than this in memory, so a killed job loses at most this much."""
-ENERGY_INTERVAL_S = 1.0
-"""nvmlDeviceGetTotalEnergyConsumption costs ~4 ms a call on H100: read it at most this often."""
-POWER_BUFFER_INTERVAL_S = 0.5
-"""The driver keeps ~2.4 s of 20-ms power samples on H100; harvest well before it wraps."""
+ENERGY_INTERVAL_S = 2.0
+"""nvmlDeviceGetTotalEnergyConsumption costs ~4.4 ms of CPU a call on H100, more than the other nine
+reads of ten polls together; it only cross-checks the power integral, so every 2 s is enough (measured
+with bench/gpu/poll_profile.py: 12.2 ms of sampler CPU a second at 1 s and 0.5 s below, 9.4 at 2 s)."""
+POWER_BUFFER_INTERVAL_S = 1.0
+"""The driver keeps ~2.4 s of 20-ms power samples on H100: harvest each second (0.64 ms of CPU a call)."""
 
 _FALSE = {"0", "false", "no", "off"}
 

@@ -54,7 +54,7 @@ GPU_SAMPLES_SCHEMA = pa.schema(
         pa.field("gpu", pa.int16(), nullable=False),  # NVML (physical) index; UUID in meta.json
         pa.field("power_instant_mw", pa.uint32()),  # NVML_FI_DEV_POWER_INSTANT
         pa.field("power_avg_mw", pa.uint32()),  # nvmlDeviceGetPowerUsage: 1-s moving average
-        pa.field("energy_mj", pa.uint64()),  # nvmlDeviceGetTotalEnergyConsumption, <= 1 Hz
+        pa.field("energy_mj", pa.uint64()),  # nvmlDeviceGetTotalEnergyConsumption, rationed (meta.json)
         pa.field("mem_used_bytes", pa.uint64()),
         pa.field("mem_total_bytes", pa.uint64()),
         pa.field("util_gpu_pct", pa.uint8()),  # nvmlDeviceGetUtilizationRates().gpu

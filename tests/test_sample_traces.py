@@ -40,7 +40,8 @@ def test_sample_trace_holds_real_nvml_data(run):
         assert gpu[column].null_count == 1, "GPM filled on every poll but the first"
     assert gpu["power_instant_mw"].null_count == 0 and gpu["mem_used_bytes"].null_count == 0
     energy_times = gpu.filter(pc.is_valid(gpu["energy_mj"]))["time_ns"].to_numpy()
-    assert np.median(np.diff(energy_times)) == pytest.approx(1.0e9, rel=0.15), "energy counter at ~1 Hz"
+    energy_interval_ns = meta["sampling"]["energy_interval_s"] * 1e9
+    assert np.median(np.diff(energy_times)) == pytest.approx(energy_interval_ns, rel=0.15), "counter as rationed"
     energy = gpu.filter(pc.is_valid(gpu["energy_mj"]))["energy_mj"].to_numpy()
     assert np.all(np.diff(energy.astype(np.int64)) >= 0)
 
@@ -58,7 +59,7 @@ def test_sample_trace_holds_real_nvml_data(run):
     else:
         assert kinds == {"train_step"} and events["step"].to_pylist() == list(range(1, 201))
         assert all(row["synced"] for row in events.to_pylist())
-        assert meta["model"]["total_params"] > 1_000_000_000
+    assert meta["model"]["total_params"] > 1_000_000_000
 
 
 @pytest.mark.parametrize("run", TRACES, ids=lambda path: path.parent.name)

@@ -1,6 +1,7 @@
 """Where the sampler thread's CPU goes, NVML call by NVML call, at a real poll spacing.
 
-    python bench/gpu/poll_profile.py [--seconds 30] [--interval 0.1] [--energy-interval 1.0] [--cprofile]
+    python bench/gpu/poll_profile.py [--seconds 30] [--interval 0.1] [--energy-interval S] [--buffer-interval S]
+        [--cprofile]
 
 Runs ``GpuSampler.poll_once`` on every visible GPU at ``--interval`` for ``--seconds`` (sleeping
 between polls, as the sampler thread does), with each pynvml function it calls wrapped to add up
@@ -72,9 +73,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--interval", type=float, default=0.1)
     parser.add_argument("--energy-interval", type=float, default=recorder.sampler.ENERGY_INTERVAL_S)
+    parser.add_argument("--buffer-interval", type=float, default=recorder.sampler.POWER_BUFFER_INTERVAL_S)
     parser.add_argument("--cprofile", action="store_true", help="also print the polls' top functions by own time")
     args = parser.parse_args()
     recorder.sampler.ENERGY_INTERVAL_S = args.energy_interval
+    recorder.sampler.POWER_BUFFER_INTERVAL_S = args.buffer_interval
     pynvml.nvmlInit()
     nvml = TimedNvml()
     gpus = []
@@ -110,6 +113,7 @@ def main() -> None:
                 "gpus": len(gpus),
                 "interval_s": args.interval,
                 "energy_interval_s": args.energy_interval,
+                "buffer_interval_s": args.buffer_interval,
                 "polls": polls,
                 "poll_cpu_ms_per_s": round(1e3 * cpu / wall, 3),
                 "pct_of_core_per_gpu": round(100 * cpu / wall / len(gpus), 3),
