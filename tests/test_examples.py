@@ -1,0 +1,113 @@
+"""The seed's configs and its wrapper script, for people coming from the EfficientLLM integration."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+WRAPPER = ROOT / "examples" / "train_with_efficientllm.sh"
+SEED_CONFIGS = {
+    "full": ROOT / "examples" / "train_full" / "llama3_1_full_sft_efficientllm.yaml",
+    "lora": ROOT / "examples" / "train_lora" / "llama3_1_lora_sft_efficientllm.yaml",
+}
+
+
+@pytest.mark.parametrize("finetuning", sorted(SEED_CONFIGS))
+def test_seed_configs_are_valid_llamafactory_arguments(finetuning):
+    pytest.importorskip("llamafactory")
+    yaml = pytest.importorskip("yaml")
+    from llamafactory.hparams import get_train_args
+
+    config = yaml.safe_load(SEED_CONFIGS[finetuning].read_text())
+    assert config["report_to"] == "tensorboard" and config["logging_steps"] == 10
+    config["bf16"] = False  # LLaMA-Factory refuses bf16 without a GPU; everything else is checked as written
+    model, _, training, method, _ = get_train_args(config)
+    assert model.model_name_or_path == "meta-llama/Meta-Llama-3.1-8B-Instruct"
+    assert method.finetuning_type == finetuning
+    assert training.report_to == ["tensorboard"]
+    assert training.gradient_accumulation_steps == (8 if finetuning == "lora" else 2)
+
+
+def _run_wrapper(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess:
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    environment = {**os.environ, "PATH": path, "PYTHONPATH": str(ROOT), **env}
+    return subprocess.run(["bash", str(WRAPPER), *args], cwd=cwd, env=environment, capture_output=True, text=True)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [([], "usage:"), (["missing.yaml", "1"], "no such config file"), (["{config}", "two"], "positive integer")],
+)
+def test_wrapper_refuses_bad_arguments(tmp_path, args, message):
+    config = tmp_path / "cfg.yaml"
+    config.write_text("stage: sft\n")
+    result = _run_wrapper([arg.format(config=config) for arg in args], tmp_path)
+    assert result.returncode == 2 and message in result.stderr
+
+
+TINY_CONFIG = """\
+model_name_or_path: {model}
+stage: sft
+do_train: true
+finetuning_type: lora
+lora_rank: 4
+lora_target: all
+dataset: synthetic
+dataset_dir: {data}
+template: default
+cutoff_len: 128
+overwrite_cache: true
+output_dir: {output}
+logging_steps: 2
+report_to: tensorboard
+per_device_train_batch_size: 4
+gradient_accumulation_steps: 1
+max_steps: 6
+save_strategy: "no"
+use_cpu: true
+"""
+
+
+@pytest.mark.e2e
+def test_wrapper_trains_records_and_backfills_tensorboard(tmp_path, tiny_llama):
+    pytest.importorskip("llamafactory")
+    config = tmp_path / "tiny_lora_efficientllm.yaml"
+    config.write_text(TINY_CONFIG.format(model=tiny_llama / "model", data=tiny_llama / "data", output=tmp_path / "out"))
+    result = _run_wrapper([str(config), "1"], tmp_path, EFFICIENTLLM_LOG_INTERVAL="3")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "[EfficientLLM Metrics] Step 6:" in result.stdout
+    runs = list((tmp_path / "effrec_runs").glob("*-tiny_lora_efficientllm"))
+    assert len(runs) == 1
+    written = list((tmp_path / "out" / "runs").rglob("*.efftrace"))
+    assert len(written) == 1, "the metrics went beside the trainer's own TensorBoard run"
+
+
+@pytest.mark.e2e
+def test_wrapper_without_metrics_only_trains(tmp_path, tiny_llama):
+    pytest.importorskip("llamafactory")
+    config = tmp_path / "tiny.yaml"
+    config.write_text(TINY_CONFIG.format(model=tiny_llama / "model", data=tiny_llama / "data", output=tmp_path / "out"))
+    result = _run_wrapper([str(config), "1"], tmp_path, EFFICIENTLLM_METRICS_ENABLED="false")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert not (tmp_path / "effrec_runs").exists()
+    assert "[EfficientLLM Metrics]" not in result.stdout
+
+
+@pytest.mark.e2e
+def test_wrapper_with_two_gpus_uses_llamafactorys_torchrun_launch(tmp_path, tiny_llama):
+    """NGPUS=2 on CPU: LLaMA-Factory's own torchrun launch (gloo), one events file per rank."""
+    pytest.importorskip("llamafactory")
+    config = tmp_path / "tiny_ddp.yaml"
+    settings = {"model": tiny_llama / "model", "data": tiny_llama / "data", "output": tmp_path / "out"}
+    config.write_text(TINY_CONFIG.format(**settings) + "ddp_backend: gloo\n")
+    result = _run_wrapper([str(config), "2"], tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (run,) = (tmp_path / "effrec_runs").glob("*-tiny_ddp")
+    assert sorted(path.name.split("-")[-1] for path in run.glob("events-*.arrow")) == ["r0.arrow", "r1.arrow"]
+    assert '"world_size": 2' in (run / "meta.json").read_text()
+    assert "[EfficientLLM Metrics] Step 6:" in result.stdout
