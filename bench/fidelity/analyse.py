@@ -41,6 +41,12 @@ def _run(results: Path, name: str) -> Path:
     return found[-1]
 
 
+def _command(run_dir: Path) -> str:
+    """The exact command that recorded a run, as effrec wrote it into meta.json."""
+    argv = json.loads((run_dir / "meta.json").read_text())["recorder_argv"]
+    return "`" + " ".join(argv) + "`"
+
+
 def _write_csv(path: Path, rows: list[dict]) -> None:
     with path.open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
@@ -96,6 +102,7 @@ def energy_rows(run_dir: Path, label: str) -> tuple[list[dict], list[dict]]:
                     "counter_j": round(reference_j, 1),
                     "error_pct": round(error, 3),
                     "window_s": round(end - start, 1),
+                    "command": _command(run_dir),
                 }
             )
     events = trace.events()
@@ -117,6 +124,7 @@ def energy_rows(run_dir: Path, label: str) -> tuple[list[dict], list[dict]]:
                 "p90_abs_error_pct": round(float(np.percentile(relative, 90)), 2),
                 "max_abs_error_pct": round(float(relative.max()), 2),
                 "total_error_pct": round(float(100 * (joules.sum() - reference.sum()) / reference.sum()), 3),
+                "command": _command(run_dir),
             }
         )
     return rows, step_rows
@@ -152,6 +160,7 @@ def latency_rows(results: Path) -> list[dict]:
                 "al_error_pct": round(float(100 * (ours.mean() - theirs.mean()) / theirs.mean()), 2),
                 "per_step_median_error_pct": round(float(np.median(per_step)), 2),
                 "per_step_p90_abs_error_pct": round(float(np.percentile(np.abs(per_step), 90)), 2),
+                "command": _command(_run(results, name)),
             }
         )
     return rows
@@ -172,6 +181,8 @@ def overhead_rows(results: Path) -> list[dict]:
                     "without": without,
                     "with_effrec": with_effrec,
                     "ratio": round(with_effrec / without, 4),
+                    "command": f"`llamafactory-cli train plain-{pair}.yaml`, then "
+                    + _command(_run(results, f"effrec-{pair}")),
                 }
             )
     for pair in range(1, 10):
@@ -185,6 +196,8 @@ def overhead_rows(results: Path) -> list[dict]:
                     "without": round(without, 3),
                     "with_effrec": round(with_effrec, 3),
                     "ratio": round(with_effrec / without, 4),
+                    "command": f"`python3 bench/fidelity/trainer_latency.py results/trainer-plain-{pair}.json`, then "
+                    + _command(_run(results, f"trainer-effrec-{pair}")),
                 }
             )
     plain_mean = statistics.mean(
@@ -201,6 +214,7 @@ def overhead_rows(results: Path) -> list[dict]:
                     "without": round(plain_mean, 3),
                     "with_effrec": round(with_effrec, 3),
                     "ratio": round(with_effrec / plain_mean, 4),
+                    "command": _command(_run(results, f"trainer-effrec-{variant}")),
                 }
             )
     for job in sorted({row["job"] for row in rows if row["pair"] != "-"}):
@@ -212,6 +226,7 @@ def overhead_rows(results: Path) -> list[dict]:
                 "without": "",
                 "with_effrec": "",
                 "ratio": round(float(np.exp(np.mean(np.log(ratios)))), 4),
+                "command": "the pairs above",
             }
         )
     return rows
@@ -241,6 +256,7 @@ def pcu_rows(results: Path) -> list[dict]:
                 "dram_bw_gpm": round(train.value("dram_bw_ratio"), 3),
                 "aec_w": round(train.value("aec_watts"), 1),
                 "achieved": truth,
+                "command": _command(_run(results, kind)),
             }
         )
     return rows
@@ -261,6 +277,7 @@ def recorder_cost_rows(results: Path) -> list[dict]:
                 "seconds": round(seconds, 1),
                 "sampler_cpu_pct_of_core_per_gpu": round(100 * meta["sampler"]["cpu_seconds"] / seconds / gpus, 3),
                 "mb_per_gpu_hour": round(trace_bytes / 1e6 / (seconds / 3600) / gpus, 2),
+                "command": _command(run),
             }
         )
     return rows
