@@ -73,11 +73,18 @@ use_cpu: true
 """
 
 
+def _tiny_config(tmp_path: Path, tiny_llama: Path, name: str, extra: str = "") -> Path:
+    """A few CPU steps of LoRA on the tiny Llama, written to tmp_path/name; the trainer writes to tmp_path/out."""
+    pytest.importorskip("llamafactory")
+    config = tmp_path / name
+    settings = {"model": tiny_llama / "model", "data": tiny_llama / "data", "output": tmp_path / "out"}
+    config.write_text(TINY_CONFIG.format(**settings) + extra)
+    return config
+
+
 @pytest.mark.e2e
 def test_wrapper_trains_records_and_backfills_tensorboard(tmp_path, tiny_llama):
-    pytest.importorskip("llamafactory")
-    config = tmp_path / "tiny_lora_efficientllm.yaml"
-    config.write_text(TINY_CONFIG.format(model=tiny_llama / "model", data=tiny_llama / "data", output=tmp_path / "out"))
+    config = _tiny_config(tmp_path, tiny_llama, "tiny_lora_efficientllm.yaml")
     result = _run_wrapper([str(config), "1"], tmp_path, EFFICIENTLLM_LOG_INTERVAL="3")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "[EfficientLLM Metrics] Step 6:" in result.stdout
@@ -89,9 +96,7 @@ def test_wrapper_trains_records_and_backfills_tensorboard(tmp_path, tiny_llama):
 
 @pytest.mark.e2e
 def test_wrapper_without_metrics_only_trains(tmp_path, tiny_llama):
-    pytest.importorskip("llamafactory")
-    config = tmp_path / "tiny.yaml"
-    config.write_text(TINY_CONFIG.format(model=tiny_llama / "model", data=tiny_llama / "data", output=tmp_path / "out"))
+    config = _tiny_config(tmp_path, tiny_llama, "tiny.yaml")
     result = _run_wrapper([str(config), "1"], tmp_path, EFFICIENTLLM_METRICS_ENABLED="false")
     assert result.returncode == 0, result.stderr[-3000:]
     assert not (tmp_path / "effrec_runs").exists()
@@ -101,10 +106,7 @@ def test_wrapper_without_metrics_only_trains(tmp_path, tiny_llama):
 @pytest.mark.e2e
 def test_wrapper_with_two_gpus_uses_llamafactorys_torchrun_launch(tmp_path, tiny_llama):
     """NGPUS=2 on CPU: LLaMA-Factory's own torchrun launch (gloo), one events file per rank."""
-    pytest.importorskip("llamafactory")
-    config = tmp_path / "tiny_ddp.yaml"
-    settings = {"model": tiny_llama / "model", "data": tiny_llama / "data", "output": tmp_path / "out"}
-    config.write_text(TINY_CONFIG.format(**settings) + "ddp_backend: gloo\n")
+    config = _tiny_config(tmp_path, tiny_llama, "tiny_ddp.yaml", extra="ddp_backend: gloo\n")
     result = _run_wrapper([str(config), "2"], tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     (run,) = (tmp_path / "effrec_runs").glob("*-tiny_ddp")
