@@ -37,7 +37,7 @@ def to_arrow(values: Sequence[Any], arrow_type: pa.DataType) -> pa.Array:
         bits = np.fromiter((bool(value) for value in values), dtype=bool, count=count)
         buffers = [validity, pa.py_buffer(np.packbits(bits, bitorder="little"))]
     else:
-        dtype = np.dtype(arrow_type.to_pandas_dtype())
+        dtype = _numpy_dtype(arrow_type)
         zero = dtype.type(0)
         data = np.fromiter((zero if value is None else value for value in values), dtype=dtype, count=count)
         buffers = [validity, pa.py_buffer(data)]
@@ -53,7 +53,7 @@ def from_numpy(values: np.ndarray, arrow_type: pa.DataType | None = None, mask: 
     if pa.types.is_boolean(arrow_type):
         data = pa.py_buffer(np.packbits(values.astype(bool), bitorder="little"))
     else:
-        data = pa.py_buffer(np.ascontiguousarray(values, dtype=arrow_type.to_pandas_dtype()))
+        data = pa.py_buffer(np.ascontiguousarray(values, dtype=_numpy_dtype(arrow_type)))
     return pa.Array.from_buffers(arrow_type, count, [validity, data], null_count=nulls)
 
 
