@@ -18,7 +18,7 @@ integral is evaluated only at the (sorted) window edges that fall inside the chu
 is bounded by the chunk and the number of edges, never by the length of the trace. Everything
 that depends only on the sample times (spans, gaps, where each edge falls) is a
 :class:`TimeGrid`, computed once per chunk and shared by every signal sampled at those times;
-:func:`add_block_on_grid` then integrates all the signals of one kind sampled on a grid as
+:meth:`RunningIntegral.add_block` then integrates all the signals of one kind sampled on a grid as
 rows of one 2-D array, so a GPU's seven linear signals cost one numpy pass, not seven.
 """
 
@@ -81,6 +81,25 @@ class TimeGrid:
         return running[..., :-1][..., self._segment_rank], running[..., -1]
 
 
+class Scratch:
+    """Reusable float64 buffers for block-sized intermediates.
+
+    A fresh multi-megabyte temporary per call costs more in page faults than the arithmetic
+    done in it (measured: 5 ms against 0.4 ms for a 7 × 64k block), so the blocks reuse these.
+    """
+
+    def __init__(self) -> None:
+        self._buffers: dict[str, np.ndarray] = {}
+
+    def take(self, name: str, rows: int, columns: int) -> np.ndarray:
+        """A ``rows × columns`` view of the buffer ``name``, grown when too small; its contents are stale."""
+        size = rows * columns
+        buffer = self._buffers.get(name)
+        if buffer is None or buffer.size < size:
+            buffer = self._buffers[name] = np.empty(size)
+        return buffer[:size].reshape(rows, columns)
+
+
 class RunningIntegral:
     """The integral of one signal from the start of its trace up to each of a set of time points.
 
@@ -127,7 +146,42 @@ class RunningIntegral:
 
     def add_on_grid(self, grid: TimeGrid, values: np.ndarray) -> None:
         """Take samples at the times of ``grid`` (which :meth:`accepts`); ``values`` has no NaN."""
-        add_block_on_grid([self], grid, [values], Scratch())
+        RunningIntegral.add_block([self], grid, [values], Scratch())
+
+    @staticmethod
+    def add_block(
+        integrals: Sequence[RunningIntegral], grid: TimeGrid, samples: Sequence[np.ndarray], scratch: Scratch
+    ) -> None:
+        """Feed each integral its samples (taken at the grid's times, no NaN), all as one 2-D block.
+
+        Every integral must :meth:`accepts` the grid and share one interpolation.
+        """
+        interpolation = integrals[0].interpolation
+        values = scratch.take("values", len(integrals), grid.size)
+        carried = 0 if grid.carry_time is None else 1
+        if carried:
+            values[:, 0] = [integral._last_value for integral in integrals]
+        for row, column in enumerate(samples):
+            values[row, carried:] = column
+        if grid.size >= 2:
+            pieces = _pieces(interpolation, grid, values, scratch.take("pieces", len(integrals), grid.size - 1))
+            scale = 0.5 if interpolation == "linear" else 1.0
+            before, totals = grid.sum_before(pieces)
+            totals *= scale
+            if grid.end_point > grid.first_point:
+                partial = np.where(grid.taken, _partial(interpolation, values, grid), 0.0)
+                at = slice(grid.first_point, grid.end_point)
+                for row, integral in enumerate(integrals):
+                    integral.integral_at[at] = integral._integral + scale * before[row] + partial[row]
+                    integral.covered_at[at] = integral._covered + grid.covered_at
+            for row, integral in enumerate(integrals):
+                integral._integral += float(totals[row])
+                integral._covered += grid.covered
+        last_time = float(grid.times[-1])
+        for row, integral in enumerate(integrals):
+            integral._next_point = grid.end_point  # points before a lone first sample keep their zero
+            integral.last_time = last_time
+            integral._last_value = float(values[row, -1])
 
     def finish(self) -> tuple[np.ndarray, np.ndarray]:
         """Integral and covered time up to each point (points after the last sample get the total)."""
@@ -135,60 +189,6 @@ class RunningIntegral:
         self.covered_at[self._next_point :] = self._covered
         self._next_point = self.points.size
         return self.integral_at, self.covered_at
-
-
-class Scratch:
-    """Reusable float64 buffers for block-sized intermediates.
-
-    A fresh multi-megabyte temporary per call costs more in page faults than the arithmetic
-    done in it (measured: 5 ms against 0.4 ms for a 7 × 64k block), so the blocks reuse these.
-    """
-
-    def __init__(self) -> None:
-        self._buffers: dict[str, np.ndarray] = {}
-
-    def take(self, name: str, rows: int, columns: int) -> np.ndarray:
-        """A ``rows × columns`` view of the buffer ``name``, grown when too small; its contents are stale."""
-        size = rows * columns
-        buffer = self._buffers.get(name)
-        if buffer is None or buffer.size < size:
-            buffer = self._buffers[name] = np.empty(size)
-        return buffer[:size].reshape(rows, columns)
-
-
-def add_block_on_grid(
-    integrals: Sequence[RunningIntegral], grid: TimeGrid, samples: Sequence[np.ndarray], scratch: Scratch
-) -> None:
-    """Feed each integral its samples (taken at the grid's times, no NaN), all as one 2-D block.
-
-    Every integral must :meth:`~RunningIntegral.accepts` the grid and share one interpolation.
-    """
-    interpolation = integrals[0].interpolation
-    values = scratch.take("values", len(integrals), grid.size)
-    carried = 0 if grid.carry_time is None else 1
-    if carried:
-        values[:, 0] = [integral._last_value for integral in integrals]
-    for row, column in enumerate(samples):
-        values[row, carried:] = column
-    if grid.size >= 2:
-        pieces = _pieces(interpolation, grid, values, scratch.take("pieces", len(integrals), grid.size - 1))
-        scale = 0.5 if interpolation == "linear" else 1.0
-        before, totals = grid.sum_before(pieces)
-        totals *= scale
-        if grid.end_point > grid.first_point:
-            partial = np.where(grid.taken, _partial(interpolation, values, grid), 0.0)
-            at = slice(grid.first_point, grid.end_point)
-            for row, integral in enumerate(integrals):
-                integral.integral_at[at] = integral._integral + scale * before[row] + partial[row]
-                integral.covered_at[at] = integral._covered + grid.covered_at
-        for row, integral in enumerate(integrals):
-            integral._integral += float(totals[row])
-            integral._covered += grid.covered
-    last_time = float(grid.times[-1])
-    for row, integral in enumerate(integrals):
-        integral._next_point = grid.end_point  # points before a lone first sample keep their zero
-        integral.last_time = last_time
-        integral._last_value = float(values[row, -1])
 
 
 def _pieces(interpolation: Interpolation, grid: TimeGrid, values: np.ndarray, out: np.ndarray) -> np.ndarray:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from analyzer.integrate import Interpolation, RunningIntegral, Scratch, TimeGrid, add_block_on_grid, window_edges
+from analyzer.integrate import Interpolation, RunningIntegral, Scratch, TimeGrid, window_edges
 from analyzer.loader import Trace
 from analyzer.read_ahead import read_ahead
 from recorder.arrow_columns import to_numpy, values_and_validity
@@ -159,7 +159,8 @@ def integrate_signals(
                     counts[key][signal.name] += int(np.count_nonzero(present))
             for together in on_grid.values():
                 integrals = [running[key][signal.name] for signal in together]
-                add_block_on_grid(integrals, grid, [columns[signal.name][0][rows] for signal in together], scratch)
+                samples = [columns[signal.name][0][rows] for signal in together]
+                RunningIntegral.add_block(integrals, grid, samples, scratch)
             if gpu_times.size:
                 last_times[(grid_key, *key)] = float(gpu_times.max())
 
