@@ -20,6 +20,7 @@ import argparse
 import csv
 import json
 import statistics
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +29,9 @@ import pyarrow.compute as pc
 from analyzer import analyze, open_run
 from analyzer.integrate import window_integrals
 from analyzer.metrics import AnalysisSettings
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "gpu"))
+from summarise_runs import summarise  # a sibling bench script, not an installed module
 
 POLLS_S = (0.01, 0.1, 1.0)
 H100_DENSE_BF16_TFLOPS = 989.0
@@ -263,20 +267,17 @@ def pcu_rows(results: Path) -> list[dict]:
 
 
 def recorder_cost_rows(results: Path) -> list[dict]:
-    """The sampler thread's CPU and the trace size of every recorded run, from its own meta.json."""
+    """The sampler thread's CPU and the trace size of every recorded run, as bench/gpu/summarise_runs.py reads them."""
     rows = []
     for run in sorted((results / "runs").iterdir()):
-        meta = json.loads((run / "meta.json").read_text())
-        seconds = (meta["ended_ns"] - meta["started_ns"]) / 1e9
-        gpus = max(1, len(meta["hosts"][0].get("gpus", [])))
-        trace_bytes = sum(path.stat().st_size for path in run.glob("*.arrow"))
+        summary = summarise(run)
         rows.append(
             {
                 "run": run.name.split("Z-", 1)[1],
-                "poll_s": meta["sampling"]["interval_s"],
-                "seconds": round(seconds, 1),
-                "sampler_cpu_pct_of_core_per_gpu": round(100 * meta["sampler"]["cpu_seconds"] / seconds / gpus, 3),
-                "mb_per_gpu_hour": round(trace_bytes / 1e6 / (seconds / 3600) / gpus, 2),
+                "poll_s": json.loads((run / "meta.json").read_text())["sampling"]["interval_s"],
+                "seconds": summary["seconds"],
+                "sampler_cpu_pct_of_core_per_gpu": summary["sampler_cpu_pct_of_core_per_gpu"],
+                "mb_per_gpu_hour": summary["mb_per_gpu_hour"],
                 "command": _command(run),
             }
         )
