@@ -4,8 +4,8 @@ Each signal is a column of a sample file with the way it behaves between samples
 :mod:`analyzer.integrate`). The GPU-sample and power-buffer streams are read batch by batch; each
 batch is split by GPU and fed to one :class:`~analyzer.integrate.RunningIntegral` per
 (GPU, signal), so memory is bounded by a batch whatever the length of the trace. Signals of one
-GPU that share sample times and interpolation (all but the rarely-read energy counter, as long
-as a chunk has no missing value) are integrated together as one block.
+GPU that were read on the same polls and share an interpolation are integrated together as one
+block; the fields the sampler reads only every few polls form blocks of their own.
 """
 
 from __future__ import annotations
@@ -96,6 +96,35 @@ def _split_by_gpu(gpu: np.ndarray) -> Iterator[tuple[int, np.ndarray | slice]]:
         yield int(gpu[rows[0]]), rows
 
 
+def _present_rows(values: np.ndarray, valid: np.ndarray | None, rows: np.ndarray | slice) -> np.ndarray | None:
+    """Which of a GPU's rows hold a reading (not null, not NaN); None when all of them do."""
+    present = None if valid is None else valid[rows]
+    if values.dtype.kind == "f":
+        number = ~np.isnan(values[rows])
+        present = number if present is None else present & number
+    if present is not None and present.all():
+        return None
+    return present
+
+
+def _group_by_present_rows(
+    signals: list[Signal], columns: dict[str, tuple[np.ndarray, np.ndarray | None]], rows: np.ndarray | slice
+) -> list[tuple[np.ndarray | None, list[Signal]]]:
+    """Signals read on the same polls (the same rows present) with the same interpolation, together.
+
+    The sampler reads some fields only every few polls (GPM, temperature, the energy counter), so
+    a GPU's signals fall on a few sample grids; each grid is then built once, not once per signal.
+    """
+    groups: dict[tuple[Interpolation, bytes | None], list[Signal]] = {}
+    masks: dict[bytes | None, np.ndarray | None] = {None: None}
+    for signal in signals:
+        present = _present_rows(*columns[signal.name], rows)
+        pattern = None if present is None else present.tobytes()
+        masks.setdefault(pattern, present)
+        groups.setdefault((signal.interpolation, pattern), []).append(signal)
+    return [(masks[pattern], together) for (_, pattern), together in groups.items()]
+
+
 def _chunks(batches: Iterator[tuple[str, pa.RecordBatch]], rows: int) -> Iterator[tuple[str, pa.Table]]:
     """Consecutive batches of one host joined to at least ``rows`` rows: fewer, larger numpy calls."""
     pending: list[pa.RecordBatch] = []
@@ -125,7 +154,6 @@ def integrate_signals(
     edges, start_at, end_at = window_edges(np.asarray(starts_s, float), np.asarray(ends_s, float))
     running: dict[GpuKey, dict[str, RunningIntegral]] = {}
     counts: dict[GpuKey, dict[str, int]] = {}
-    last_times: dict[GpuKey, float | None] = {}
     scratch = Scratch()
 
     def integrator(key: GpuKey, signal: Signal) -> RunningIntegral:
@@ -136,7 +164,7 @@ def integrate_signals(
             counts.setdefault(key, {})[signal.name] = 0
         return per_signal[signal.name]
 
-    def feed(host: str, table: pa.Table, signals: list[Signal], grid_key: str) -> None:
+    def feed(table: pa.Table, host: str, signals: list[Signal]) -> None:
         time_ns = to_numpy(table.column("time_ns"))
         gpu = to_numpy(table.column("gpu"))
         # a null is a missing sample, never zero: its value is read only where valid
@@ -144,33 +172,32 @@ def integrate_signals(
         for index, rows in _split_by_gpu(gpu):
             key = (host, index)
             gpu_times = (time_ns[rows] - origin_ns) / 1e9
-            carry = last_times.get((grid_key, *key))
-            grid = TimeGrid(edges, carry, gpu_times, max_gap_s) if gpu_times.size else None
-            on_grid: dict[Interpolation, list[Signal]] = {}
-            for signal in signals:
-                values, valid = columns[signal.name]
-                integral = integrator(key, signal)
-                if valid is None and grid is not None and integral.accepts(grid):
-                    on_grid.setdefault(signal.interpolation, []).append(signal)
-                    counts[key][signal.name] += gpu_times.size
-                else:
-                    present = np.ones(gpu_times.size, bool) if valid is None else valid[rows]
-                    integral.add(gpu_times[present], values[rows][present].astype(np.float64))
-                    counts[key][signal.name] += int(np.count_nonzero(present))
-            for together in on_grid.values():
-                integrals = [running[key][signal.name] for signal in together]
-                samples = [columns[signal.name][0][rows] for signal in together]
-                RunningIntegral.add_block(integrals, grid, samples, scratch)
-            if gpu_times.size:
-                last_times[(grid_key, *key)] = float(gpu_times.max())
+            for present, together in _group_by_present_rows(signals, columns, rows):
+                times = gpu_times if present is None else gpu_times[present]
+                if times.size == 0:
+                    continue
+                integrals = [integrator(key, signal) for signal in together]
+                grid = TimeGrid(edges, integrals[0].last_time, times, integrals[0].max_gap)
+                on_grid, samples = [], []
+                for signal, integral in zip(together, integrals, strict=True):
+                    values = columns[signal.name][0][rows]
+                    values = values if present is None else values[present]
+                    counts[key][signal.name] += times.size
+                    if integral.accepts(grid):
+                        on_grid.append(integral)
+                        samples.append(values)
+                    else:  # out of order, or not continuing where the block stopped: the general path
+                        integral.add(times, values.astype(np.float64))
+                if on_grid:
+                    RunningIntegral.add_block(on_grid, grid, samples, scratch)
 
     polled = [signal for signal in SIGNALS if not signal.buffer]
     columns = ["time_ns", "gpu", *(signal.column for signal in polled)]
     for host, table in read_ahead(_chunks(trace.gpu_batches(columns), CHUNK_ROWS)):
-        feed(host, table, polled, "gpu")
+        feed(table, host, polled)
     buffered = [signal for signal in SIGNALS if signal.buffer]
     for host, table in read_ahead(_chunks(trace.power_batches(), CHUNK_ROWS)):
-        feed(host, table, buffered, "power")
+        feed(table, host, buffered)
 
     integral: dict[GpuKey, dict[str, np.ndarray]] = {}
     covered: dict[GpuKey, dict[str, np.ndarray]] = {}

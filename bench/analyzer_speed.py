@@ -3,12 +3,13 @@
     python bench/analyzer_speed.py [--hours 24] [--gpus 8] [--steps 100000] [--repeat 5] [--workdir DIR]
 
 Writes a synthetic trace as effrec writes it (zstd Arrow streams in 64k-row batches; GPU poll
-at 10 Hz with the energy counter every tenth poll; 100,000 train steps), then, each in a fresh
-process so peak memory is its own: the full analysis (``analyzer.analyze`` with 10-step log
-windows, i.e. 10,000 windows; ``--repeat`` times, the median reported, as a shared 2-core
-machine varies by ±15 % from run to run), and a straightforward pandas implementation of the same power
-and memory means per (GPU, log window) with ``groupby`` and ``np.trapezoid``. Prints one
-Markdown table row per implementation and the ratio.
+at 10 Hz with effrec's rationed reads: the energy counter every 20th poll, GPM every 2nd,
+temperature every 5th; 100,000 train steps), then, each in a fresh process so peak memory is
+its own: the full analysis (``analyzer.analyze`` with 10-step log windows, i.e. 10,000 windows;
+``--repeat`` times, the median reported, as a shared 2-core machine varies by ±15 % from run to
+run), and a straightforward pandas implementation of the same power and memory means per
+(GPU, log window) with ``groupby`` and ``np.trapezoid``. Prints one Markdown table row per
+implementation and the ratio.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from recorder import schema
 
 T0_NS = 1_800_000_000 * 1_000_000_000
 BATCH_ROWS = 65_536
+# effrec's rationed reads at its default 0.1-s poll (recorder/config.py): energy counter, GPM, temperature
+ENERGY_POLLS, GPM_POLLS, TEMPERATURE_POLLS = 20, 2, 5
 
 
 def make_trace(run_dir: Path, hours: float, gpus: int, steps: int) -> int:
@@ -48,22 +51,26 @@ def make_trace(run_dir: Path, hours: float, gpus: int, steps: int) -> int:
             gpu = np.tile(np.arange(gpus, dtype=np.int16), poll.size)
             rows = time_ns.size
             power = (300_000 + 200_000 * np.sin(time_ns / 7e9) + rng.normal(0, 20_000, rows)).astype(np.uint32)
-            energy = np.where(np.repeat(poll % 10 == 0, gpus), np.repeat(poll, gpus).astype(np.uint64) * 30_000, 0)
+
+            def every(polls: int, values: np.ndarray, poll: np.ndarray = poll) -> pa.Array:
+                """A field the sampler reads every ``polls`` polls: null in the rows between."""
+                return pa.array(values, mask=np.repeat(poll % polls != 0, gpus))
+
             columns = {
                 "time_ns": time_ns,
                 "gpu": gpu,
                 "power_instant_mw": power,
                 "power_avg_mw": power,
-                "energy_mj": pa.array(energy, mask=np.repeat(poll % 10 != 0, gpus)),
+                "energy_mj": every(ENERGY_POLLS, np.repeat(poll, gpus).astype(np.uint64) * 30_000),
                 "mem_used_bytes": (40 << 30) + rng.integers(0, 1 << 30, rows).astype(np.uint64),
                 "mem_total_bytes": np.full(rows, 80 << 30, dtype=np.uint64),
                 "util_gpu_pct": rng.integers(0, 101, rows).astype(np.uint8),
                 "util_mem_pct": rng.integers(0, 101, rows).astype(np.uint8),
                 "sm_clock_mhz": np.full(rows, 1980, dtype=np.uint32),
-                "temperature_c": np.full(rows, 60, dtype=np.int16),
-                "gpm_sm_activity_pct": rng.uniform(0, 100, rows).astype(np.float32),
-                "gpm_tensor_activity_pct": rng.uniform(0, 100, rows).astype(np.float32),
-                "gpm_dram_bw_pct": rng.uniform(0, 100, rows).astype(np.float32),
+                "temperature_c": every(TEMPERATURE_POLLS, np.full(rows, 60, dtype=np.int16)),
+                "gpm_sm_activity_pct": every(GPM_POLLS, rng.uniform(0, 100, rows).astype(np.float32)),
+                "gpm_tensor_activity_pct": every(GPM_POLLS, rng.uniform(0, 100, rows).astype(np.float32)),
+                "gpm_dram_bw_pct": every(GPM_POLLS, rng.uniform(0, 100, rows).astype(np.float32)),
             }
             arrays = [pa.array(columns[field.name], type=field.type) for field in schema.GPU_SAMPLES_SCHEMA]
             out.write_batch(pa.RecordBatch.from_arrays(arrays, schema=schema.GPU_SAMPLES_SCHEMA))
@@ -92,7 +99,7 @@ def make_trace(run_dir: Path, hours: float, gpus: int, steps: int) -> int:
         "started_ns": T0_NS,
         "ended_ns": int(T0_NS + seconds * 1e9),
         "hosts": [{"hostname": "node", "gpus": [{"index": g, "name": "NVIDIA H100 80GB HBM3"} for g in range(gpus)]}],
-        "sampling": {"interval_s": 0.1, "energy_interval_s": 1.0},
+        "sampling": {"interval_s": 0.1, "energy_interval_s": 2.0},
         "model": {"total_params": 8_000_000_000, "trainable_params": 8_000_000_000},
         "world_size": gpus,
     }

@@ -20,7 +20,16 @@ from typing import Any
 import click
 
 from recorder import meta, schema
-from recorder.config import ENERGY_INTERVAL_S, ENV_CUDA_SYNC, ENV_RUN_DIR, FLUSH_INTERVAL_S, RecorderSettings
+from recorder.config import (
+    ENERGY_INTERVAL_S,
+    ENV_CUDA_SYNC,
+    ENV_RUN_DIR,
+    FLUSH_INTERVAL_S,
+    GPM_INTERVAL_S,
+    TEMPERATURE_INTERVAL_S,
+    RecorderSettings,
+    polls_per,
+)
 from recorder.host_sampling import HostSampling
 from recorder.run_dir import create_run_dir, default_name
 
@@ -137,6 +146,8 @@ def record(run_dir: Path, argv: list[str], program: str, interval_s: float, hist
         {
             "interval_s": interval_s,
             "energy_interval_s": ENERGY_INTERVAL_S,
+            "gpm_interval_s": polls_per(GPM_INTERVAL_S, interval_s) * interval_s,
+            "temperature_interval_s": polls_per(TEMPERATURE_INTERVAL_S, interval_s) * interval_s,
             "power_buffer": True,
             "cuda_sync": cuda_sync,
             "flush_interval_s": FLUSH_INTERVAL_S,

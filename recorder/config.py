@@ -33,6 +33,19 @@ reads of ten polls together; it only cross-checks the power integral, so every 2
 with bench/gpu/poll_profile.py: 12.2 ms of sampler CPU a second at 1 s and 0.5 s below, 9.4 at 2 s)."""
 POWER_BUFFER_INTERVAL_S = 1.0
 """The driver keeps ~2.4 s of 20-ms power samples on H100: harvest each second (0.64 ms of CPU a call)."""
+GPM_INTERVAL_S = 0.2
+"""A GPM sample costs ~300 us of CPU at a 0.1-s spacing on H100, a third of a poll (bench/gpu/
+sampler_cost_under_load.sh). Its metrics are exact averages over the interval between two samples,
+so sampling every 0.2 s loses no activity, only time resolution below 0.2 s."""
+TEMPERATURE_INTERVAL_S = 0.5
+"""Temperature moves over seconds; reading it every 0.5 s saves ~60 us a poll and stays well inside
+the analyzer's default gap bound of 1 s."""
+
+
+def polls_per(seconds: float, interval_s: float) -> int:
+    """How many polls of ``interval_s`` make ``seconds`` (at least one): a rationed read's cadence."""
+    return max(1, round(seconds / interval_s))
+
 
 _FALSE = {"0", "false", "no", "off"}
 

@@ -1,10 +1,13 @@
 """The NVML sampler: a thread in the ``effrec`` process (never in a training process).
 
 Each poll reads, for every GPU of the job, the fields of :data:`recorder.schema.GPU_SAMPLES_SCHEMA`
-and writes them raw. Two reads are rationed because of their cost or their nature: the energy
-counter (~4 ms a call on H100) at most every :data:`ENERGY_INTERVAL_S`, and the driver's
+and writes them raw. Some reads are rationed because of their cost or their nature: the energy
+counter (4 to 8 ms a call on H100) at most every :data:`ENERGY_INTERVAL_S`; the driver's
 power-sample buffer, harvested every :data:`POWER_BUFFER_INTERVAL_S` and deduplicated by its
-timestamps, so that even a slow poll yields a ~20 ms power series.
+timestamps, so that even a slow poll yields a ~20 ms power series; a GPM sample (~300 us) every
+:data:`GPM_INTERVAL_S` and the temperature every :data:`TEMPERATURE_INTERVAL_S`, counted in whole
+polls so that the rows carrying them fall on one regular grid. A rationed field is null in the
+rows between its reads.
 
 Every NVML call goes through :class:`FieldGuard`: a field the GPU does not support becomes null
 for that GPU (logged once), a lost GPU stops being polled (logged once), and a thread that
@@ -19,7 +22,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from recorder.config import ENERGY_INTERVAL_S, POWER_BUFFER_INTERVAL_S
+from recorder.config import (
+    ENERGY_INTERVAL_S,
+    GPM_INTERVAL_S,
+    POWER_BUFFER_INTERVAL_S,
+    TEMPERATURE_INTERVAL_S,
+    polls_per,
+)
 from recorder.messages import Warn, warn
 from recorder.writer import StreamWriter
 
@@ -132,6 +141,8 @@ class GpuSampler(threading.Thread):
             if gpm_supported:
                 gpu.gpm_samples = self._allocate_gpm_samples(gpu)
         self._gpm_metric_ids = [getattr(nvml, name, None) for name in GPM_METRIC_NAMES]
+        self.gpm_every = polls_per(GPM_INTERVAL_S, interval_s)
+        self.temperature_every = polls_per(TEMPERATURE_INTERVAL_S, interval_s)
         self.polls = 0
         self.cpu_seconds = 0.0
         self.error: str | None = None
@@ -163,6 +174,8 @@ class GpuSampler(threading.Thread):
     def poll_once(self) -> None:
         nvml = self._nvml
         now_s = time.monotonic()
+        read_gpm = self.polls % self.gpm_every == 0
+        read_temperature = self.polls % self.temperature_every == 0
         for gpu in self._gpus:
             guard = gpu.guard
             if guard.lost:
@@ -178,8 +191,14 @@ class GpuSampler(threading.Thread):
             memory = guard.read("memory", nvml.nvmlDeviceGetMemoryInfo, handle)
             utilization = guard.read("utilization", nvml.nvmlDeviceGetUtilizationRates, handle)
             clock = guard.read("sm_clock", nvml.nvmlDeviceGetClockInfo, handle, nvml.NVML_CLOCK_SM)
-            temperature = guard.read("temperature", nvml.nvmlDeviceGetTemperature, handle, nvml.NVML_TEMPERATURE_GPU)
-            sm_activity, tensor_activity, dram_bw = self._gpm_metrics(gpu)
+            temperature = None
+            if read_temperature:
+                temperature = guard.read(
+                    "temperature", nvml.nvmlDeviceGetTemperature, handle, nvml.NVML_TEMPERATURE_GPU
+                )
+            sm_activity = tensor_activity = dram_bw = None
+            if read_gpm:
+                sm_activity, tensor_activity, dram_bw = self._gpm_metrics(gpu)
             if guard.lost:
                 continue
             self._samples.append(
@@ -240,7 +259,7 @@ class GpuSampler(threading.Thread):
         )
 
     def _gpm_metrics(self, gpu: _Gpu) -> tuple[float | None, float | None, float | None]:
-        """GPM activity over the interval since the previous poll (None on the first poll)."""
+        """GPM activity over the interval since the previous GPM sample (None for the first one)."""
         nothing = (None, None, None)
         if not gpu.gpm_samples:
             return nothing

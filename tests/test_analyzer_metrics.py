@@ -158,6 +158,42 @@ def test_gpm_activities_are_held_back_to_the_previous_poll(tmp_path):
     assert result.train.value("pcu_tensor_ratio") == pytest.approx(0.25, rel=1e-12)
 
 
+def test_fields_read_every_few_polls_integrate_on_their_own_grid(tmp_path):
+    """GPM every 2nd poll and temperature every 5th (nulls between, one NaN reading) give the exact answer."""
+    seconds = np.arange(0, 20.001, 0.1)
+    poll = np.arange(seconds.size)
+    # each GPM read averages the 0.2 s before it: 80 % up to t = 10 s, 20 % after
+    gpm = np.where(poll % 2 == 0, np.where(seconds <= 10.0 + 1e-9, 80.0, 20.0), np.nan)
+    gpm[0] = np.nan  # the first GPM sample has nothing to compare with
+    temperature = np.where(poll % 5 == 0, 40.0 + seconds, np.nan)  # a linear rise, read every 0.5 s
+    temperature[50] = np.nan  # a lost reading is a missing sample, not a zero
+    results = []
+    for sparse in (True, False):
+        builder = TraceBuilder(tmp_path / f"run-{sparse}", batch_rows=37)  # batches cut the grids anywhere
+        builder.gpu(0)
+        dense_gpm = np.where(seconds <= 10.0 + 1e-9, 80.0, 20.0)
+        dense_gpm[0] = np.nan
+        _sampled(
+            builder,
+            0,
+            seconds,
+            100.0,
+            gpm_sm_activity_pct=gpm if sparse else dense_gpm,
+            temperature_c=temperature if sparse else 40.0 + seconds,
+        )
+        _steps(builder, 2, 4.0, 6.0)  # 4 .. 16: six seconds at 80 %, six at 20 %
+        results.append(_analyze(builder.write(end_s=20)))
+    sparse = results[0].train
+    assert sparse.value("pcu_sm_ratio") == pytest.approx(0.5, rel=1e-12)
+    assert sparse.figures["pcu_sm_ratio"].coverage == pytest.approx(1.0)
+    sparse_gpu, dense_gpu = (
+        next(row for row in result.per_gpu.to_pylist() if row["window"] == "train") for result in results
+    )
+    assert sparse_gpu["temperature_c"] == pytest.approx(50.0, rel=1e-12)  # the mean of 44 .. 56 °C
+    for column in ("pcu_sm_ratio", "temperature_c", "coverage_gpm", "aec_watts"):
+        assert sparse_gpu[column] == pytest.approx(dense_gpu[column], rel=1e-12), column
+
+
 def test_energy_counter_cross_check_and_flag(tmp_path):
     for drift, flagged in [(1.0, False), (1.05, True)]:
         builder = TraceBuilder(tmp_path / f"run{drift}")

@@ -12,7 +12,7 @@ from conftest import read_stream
 from fake_nvml import NVML_ERROR_LIBRARY_NOT_FOUND, NVML_ERROR_UNKNOWN, FakeGpu, FakeNvml
 
 from recorder import schema
-from recorder.config import ENERGY_INTERVAL_S
+from recorder.config import ENERGY_INTERVAL_S, GPM_INTERVAL_S, TEMPERATURE_INTERVAL_S, polls_per
 from recorder.gpus import visible_indices
 from recorder.host_sampling import HostSampling
 from recorder.sampler import GpuSampler
@@ -53,12 +53,22 @@ def test_rows_per_poll_and_values_are_raw(tmp_path):
     assert abs(times[0] - time.time_ns()) < 5e9
 
 
-def test_gpm_is_null_on_first_poll_then_filled(tmp_path):
-    sample(tmp_path, FakeNvml([FakeGpu("GPU-a")]))
+def test_gpm_and_temperature_fill_every_nth_row_on_one_grid(tmp_path):
+    """GPM every GPM_INTERVAL_S and temperature every TEMPERATURE_INTERVAL_S, counted in polls."""
+    interval = 0.05
+    nvml = FakeNvml([FakeGpu("GPU-a")])
+    sample(tmp_path, nvml, seconds=1.2, interval=interval)
     rows = gpu_table(tmp_path).to_pylist()
-    assert rows[0]["gpm_sm_activity_pct"] is None
-    assert all(row["gpm_sm_activity_pct"] == 80.0 for row in rows[1:])
-    assert all(row["gpm_tensor_activity_pct"] == 60.0 and row["gpm_dram_bw_pct"] == 30.0 for row in rows[1:])
+    gpm_every = polls_per(GPM_INTERVAL_S, interval)
+    temperature_every = polls_per(TEMPERATURE_INTERVAL_S, interval)
+    assert (gpm_every, temperature_every) == (4, 10)
+    assert rows[0]["gpm_sm_activity_pct"] is None  # a GPM metric needs two samples
+    for poll, row in enumerate(rows[1:], start=1):
+        gpm = (row["gpm_sm_activity_pct"], row["gpm_tensor_activity_pct"], row["gpm_dram_bw_pct"])
+        assert gpm == ((80.0, 60.0, 30.0) if poll % gpm_every == 0 else (None, None, None)), poll
+    temperatures = [row["temperature_c"] for row in rows]
+    assert all((value is not None) == (poll % temperature_every == 0) for poll, value in enumerate(temperatures))
+    assert nvml.calls["nvmlGpmSampleGet"] == len(range(0, len(rows), gpm_every))
 
 
 def test_energy_counter_read_at_most_once_per_energy_interval(tmp_path):
@@ -191,7 +201,7 @@ def test_gpm_request_reuses_two_samples_in_time_order():
 
     sink = Sink()
     sampler = GpuSampler(nvml, [(0, 0, True)], sink, sink, 0.01)
-    for _ in range(5):
+    for _ in range(4 * sampler.gpm_every + 1):
         sampler.poll_once()
         time.sleep(0.001)
     assert sink.last[-3:] == (80.0, 60.0, 30.0)  # the fake asserts sample1 precedes sample2

@@ -2,21 +2,24 @@
 # The sampler's CPU cost, idle and while the GPU runs a memory-bound and a compute-bound workload,
 # from the project root on an NVIDIA machine:
 #
-#   bash bench/gpu/sampler_cost_under_load.sh OUT_DIR [SECONDS]
+#   bash bench/gpu/sampler_cost_under_load.sh OUT_DIR [SECONDS] [polls]
 #
 # For each state (idle, copy, matmul) it writes OUT_DIR/<state>-calls.jsonl (each NVML read timed
 # at the sampler's real 0.1-s spacing, by bench/gpu/nvml_call_costs.py) and OUT_DIR/<state>-poll.jsonl
 # (whole polls by bench/gpu/poll_profile.py). The workloads are bench/fidelity/gpu_workloads.py,
-# run in the background for as long as the profiling takes.
+# run in the background for as long as the profiling takes. `polls` profiles whole polls only.
 set -uo pipefail
-out=$(realpath -m "${1:?usage: sampler_cost_under_load.sh OUT_DIR [SECONDS]}")
+out=$(realpath -m "${1:?usage: sampler_cost_under_load.sh OUT_DIR [SECONDS] [polls]}")
 seconds=${2:-30}
+only=${3:-}
 mkdir -p "$out"
 export PYTHONPATH="$(pwd)${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader > "$out/gpu.txt"
 
 profile() {  # STATE: per-call costs, then whole polls
-    python3 bench/gpu/nvml_call_costs.py 60 --spacing 0.1 > "$out/$1-calls.jsonl"
+    if [ "$only" != polls ]; then
+        python3 bench/gpu/nvml_call_costs.py 60 --spacing 0.1 > "$out/$1-calls.jsonl"
+    fi
     python3 bench/gpu/poll_profile.py --seconds "$seconds" > "$out/$1-poll.jsonl"
 }
 
