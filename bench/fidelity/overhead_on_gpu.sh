@@ -3,7 +3,7 @@
 #
 #   bash bench/fidelity/overhead_on_gpu.sh OUT_DIR FIRST_PAIR LAST_PAIR [10ms]
 #
-# The job: full SFT of a random 1.06 B Llama, 200 steps of 16 sequences cut to exactly 512 tokens
+# The job: full SFT of a random 1.06 B Llama, 150 steps of 16 sequences cut to exactly 512 tokens
 # (every step the same work, so run-to-run differences are the recorder's or the machine's, not the
 # data's). Pairs run the job without and with effrec (default settings), alternating which goes first
 # (odd pairs plain first, even pairs effrec first) so that a drift of the machine cancels out; `10ms`
@@ -25,7 +25,7 @@ if [ ! -f model/config.json ]; then
     python3 "$project/examples/make_random_llama.py" . --hidden 2048 --layers 18 \
         --examples 4000 --min-words 300 --max-words 300 > "$out/model.json"
 fi
-sed -e 's/max_steps: .*/max_steps: 200/' -e 's/per_device_train_batch_size: .*/per_device_train_batch_size: 16/' \
+sed -e 's/max_steps: .*/max_steps: 150/' -e 's/per_device_train_batch_size: .*/per_device_train_batch_size: 16/' \
     "$project/sample_traces/configs/h100_full_sft.yaml" > job.yaml
 
 train() {  # NAME [effrec options...]: one run; NAME starting with "plain" runs without effrec
