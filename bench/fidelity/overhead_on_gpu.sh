@@ -1,18 +1,18 @@
 #!/usr/bin/env bash
 # effrec's overhead on a LLaMA-Factory job, from the project root on an NVIDIA machine:
 #
-#   bash bench/fidelity/overhead_on_gpu.sh OUT_DIR FIRST_PAIR LAST_PAIR [10ms]
+#   bash bench/fidelity/overhead_on_gpu.sh OUT_DIR FIRST_PAIR LAST_PAIR [10ms] [nosync]
 #
 # The job: full SFT of a random 1.06 B Llama, 150 steps of 16 sequences cut to exactly 512 tokens
 # (every step the same work, so run-to-run differences are the recorder's or the machine's, not the
 # data's). Pairs run the job without and with effrec (default settings), alternating which goes first
 # (odd pairs plain first, even pairs effrec first) so that a drift of the machine cancels out; `10ms`
-# adds one run with effrec polling every 0.01 s. Throughput is read from the trainer's own TensorBoard
+# adds one run with effrec polling every 0.01 s, `nosync` one with effrec --no-sync. Throughput is read from the trainer's own TensorBoard
 # log (bench/fidelity/log_times.py), between the first logged step >= 50 and the last, so start-up and
 # warm-up are left out. Needs llamafactory 0.9.5 importable. Writes OUT_DIR/NAME.json per run and
 # OUT_DIR/runs/ (effrec's run directories); bench/fidelity/overhead.py turns them into the table.
 set -uo pipefail
-out=$(realpath -m "${1:?usage: overhead_on_gpu.sh OUT_DIR FIRST_PAIR LAST_PAIR [10ms]}")
+out=$(realpath -m "${1:?usage: overhead_on_gpu.sh OUT_DIR FIRST_PAIR LAST_PAIR [10ms] [nosync]}")
 first=${2:?first pair}
 last=${3:?last pair}
 project=$(pwd)
@@ -52,6 +52,10 @@ for pair in $(seq "$first" "$last"); do
         train "plain-$pair"
     fi
 done
-if [ "${4:-}" = 10ms ]; then
-    train effrec-10ms --interval 0.01
-fi
+for extra in "${@:4}"; do
+    case $extra in
+        10ms) train effrec-10ms --interval 0.01 ;;
+        nosync) train effrec-nosync --no-sync ;;
+        *) echo "unknown extra run: $extra" >&2 ;;
+    esac
+done
