@@ -137,7 +137,8 @@ def gpu_figures(aggregate: dict[str, np.ndarray], at: int, per_gpu: dict[GpuKey,
             "Energy vs counter (%)",
             _percent(row["energy_counter_diff"]),
             "%",
-            "(trapezoid energy - counter increase) / counter increase",
+            "(trapezoid energy - counter increase) / counter increase, both between the counter's first and last "
+            f"reading inside the window ({_fmt(row['checked_seconds'])} s compared)",
             None,
         ),
     ]

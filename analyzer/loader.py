@@ -187,21 +187,30 @@ class Trace:
         self, files: list[StreamFile], expected: pa.Schema, columns: list[str] | None
     ) -> Iterator[tuple[str, pa.RecordBatch]]:
         for stream in files:
-            for batch in self._read_stream(stream.path, expected):
+            for batch in self._read_stream(stream.path, expected, columns):
                 yield stream.host, batch.select(columns) if columns is not None else batch
 
-    def _read_stream(self, path: Path, expected: pa.Schema) -> Iterator[pa.RecordBatch]:
+    def _read_stream(
+        self, path: Path, expected: pa.Schema, columns: list[str] | None = None
+    ) -> Iterator[pa.RecordBatch]:
+        """The file's batches; with ``columns``, only those are decompressed (in schema order)."""
         try:
             source = pa.OSFile(str(path))
         except OSError as error:
             raise TraceError(path, f"unreadable ({error})") from None
         with source:
+            options = pa.ipc.IpcReadOptions(use_threads=True)
             try:
-                reader = pa.ipc.open_stream(source, options=pa.ipc.IpcReadOptions(use_threads=True))
+                reader = pa.ipc.open_stream(source, options=options)
             except (pa.ArrowInvalid, OSError):
                 self._unreadable_schema(path)
                 return
             _check_schema(path, reader.schema, expected)
+            if columns is not None:  # reopen, decoding only the columns asked for (by their place in this file)
+                found = reader.schema
+                options.included_fields = sorted(found.get_field_index(name) for name in columns)
+                source.seek(0)
+                reader = pa.ipc.open_stream(source, options=options)
             while True:
                 try:
                     batch = reader.read_next_batch()

@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from analyzer.counter_spans import counter_reading_times, inner_spans
 from analyzer.errors import TraceError
 from analyzer.figures import Context, build_result
 from analyzer.loader import Trace
@@ -84,20 +85,29 @@ def _groups(job: tuple[int, float], steps: Steps, logs: LogWindows, gens: Genera
 
 
 class _GpuTotals:
-    """Per GPU and window group: a signal's integral and covered seconds, summed over the group's spans."""
+    """Per GPU and window group: a signal's integral and covered seconds, summed over the group's spans.
 
-    def __init__(self, integrals: SignalIntegrals, groups: WindowGroups) -> None:
+    The integrals hold the groups' spans, then, for each host with energy-counter readings, the
+    same spans narrowed to the readings inside them (:mod:`analyzer.counter_spans`).
+    """
+
+    def __init__(self, integrals: SignalIntegrals, groups: WindowGroups, counter_hosts: list[str]) -> None:
         self.integrals = integrals
         self.groups = groups
+        self.counter_hosts = counter_hosts
 
-    def totals(self, gpu: GpuKey, signal: str) -> tuple[np.ndarray, np.ndarray]:
+    def totals(self, gpu: GpuKey, signal: str, narrowed: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """Over the groups' spans, or (``narrowed``) between the counter readings of the GPU's host inside them."""
         size = len(self.groups.names)
-        if not self.integrals.has(gpu, signal):
+        spans = self.groups.starts_ns.size
+        if not self.integrals.has(gpu, signal) or (narrowed and gpu[0] not in self.counter_hosts):
             return np.zeros(size), np.zeros(size)
+        part = 1 + self.counter_hosts.index(gpu[0]) if narrowed else 0
+        taken = slice(part * spans, (part + 1) * spans)
         first = self.groups.first_span
         return (
-            np.add.reduceat(self.integrals.integral[gpu][signal], first),
-            np.add.reduceat(self.integrals.covered[gpu][signal], first),
+            np.add.reduceat(self.integrals.integral[gpu][signal][taken], first),
+            np.add.reduceat(self.integrals.covered[gpu][signal][taken], first),
         )
 
     def mean(self, gpu: GpuKey, signal: str, scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
@@ -143,7 +153,12 @@ def _gpu_columns(totals: _GpuTotals, settings: AnalysisSettings) -> dict[GpuKey,
         columns["energy_j"] = np.where(columns["coverage_power"] > 0, energy / 1e3, np.nan)
         columns["energy_counter_j"] = np.where(counter_covered > 0, counter / 1e3, np.nan)
         columns["coverage_counter"] = totals.coverage(counter_covered)
-        columns["energy_counter_diff"] = _relative_difference(columns["energy_j"], columns["energy_counter_j"])
+        checked_energy, checked_seconds = totals.totals(gpu, power, narrowed=True)
+        checked_counter, _ = totals.totals(gpu, "energy_counter", narrowed=True)
+        columns["checked_energy_j"] = checked_energy / 1e3
+        columns["checked_counter_j"] = checked_counter / 1e3
+        columns["checked_seconds"] = checked_seconds
+        columns["energy_counter_diff"] = _relative_difference(checked_energy, checked_counter)
         per_gpu[gpu] = columns
     return per_gpu
 
@@ -185,10 +200,13 @@ def _aggregate(per_gpu: dict[GpuKey, dict], size: int) -> dict[str, np.ndarray]:
         "aec_watts_per_gpu": _across_gpus(per_gpu, "aec_watts", "mean", size),
         "energy_j": _across_gpus(per_gpu, "energy_j", "sum", size),
         "energy_counter_j": _across_gpus(per_gpu, "energy_counter_j", "sum", size),
+        "checked_energy_j": _across_gpus(per_gpu, "checked_energy_j", "sum", size),
+        "checked_counter_j": _across_gpus(per_gpu, "checked_counter_j", "sum", size),
+        "checked_seconds": _across_gpus(per_gpu, "checked_seconds", "min", size),
     }
     for coverage in ("coverage_memory", "coverage_util", "coverage_gpm", "coverage_power", "coverage_counter"):
         columns[coverage] = _across_gpus(per_gpu, coverage, "min", size) if per_gpu else np.zeros(size)
-    columns["energy_counter_diff"] = _relative_difference(columns["energy_j"], columns["energy_counter_j"])
+    columns["energy_counter_diff"] = _relative_difference(columns["checked_energy_j"], columns["checked_counter_j"])
     return columns
 
 
@@ -276,9 +294,15 @@ def analyze(trace: Trace, settings: AnalysisSettings | None = None) -> RunMetric
     max_gap = settings.max_gap_s or max(5 * interval, 1.0)
     counter_gap = max(max_gap, 5 * float(sampling.get("energy_interval_s") or 1.0))
     origin = job_start
-    integrals = integrate_signals(
-        trace, (groups.starts_ns - origin) / NS, (groups.ends_ns - origin) / NS, origin, max_gap, counter_gap
-    )
+    readings = counter_reading_times(trace)
+    counter_hosts = sorted(readings)
+    starts, ends = [groups.starts_ns], [groups.ends_ns]
+    for host in counter_hosts:
+        narrowed = inner_spans(readings[host], groups.starts_ns, groups.ends_ns)
+        starts.append(narrowed[0])
+        ends.append(narrowed[1])
+    starts_s, ends_s = (np.concatenate(starts) - origin) / NS, (np.concatenate(ends) - origin) / NS
+    integrals = integrate_signals(trace, starts_s, ends_s, origin, max_gap, counter_gap)
     if math.isinf(job_end):
         last = integrals.last_sample_s
         last_event = max([float(a.max()) for a in (steps.end_ns, gens.end_ns) if a.size] or [origin])
@@ -286,7 +310,7 @@ def analyze(trace: Trace, settings: AnalysisSettings | None = None) -> RunMetric
         groups.ends_ns[0] = job_end
         groups.seconds[0] = (job_end - job_start) / NS
 
-    totals = _GpuTotals(integrals, groups)
+    totals = _GpuTotals(integrals, groups, counter_hosts)
     per_gpu = _gpu_columns(totals, settings)
     aggregate = _aggregate(per_gpu, len(groups.names))
     model = trace.meta.get("model") or {}

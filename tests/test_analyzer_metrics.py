@@ -211,6 +211,32 @@ def test_energy_counter_cross_check_and_flag(tmp_path):
         assert any("energy counter" in note for note in result.notes) == flagged
 
 
+def test_energy_cross_check_reads_the_counter_only_where_it_was_read(tmp_path):
+    """A power ramp between two counter readings must not show as a power-versus-counter difference.
+
+    The counter (read every 2 s) is the exact integral of the power samples; training starts at
+    t = 3 s, when power jumps from 100 W to 600 W, between the readings at 2 s and 4 s. Interpolating
+    the counter along a straight line across that bracket made the check read +1.4 %.
+    """
+    builder = TraceBuilder(tmp_path / "run")
+    builder.gpu(0)
+    seconds = np.arange(0, 40.001, 0.02)
+    watts = np.where(seconds < 3.0, 100.0, 600.0)
+    builder.power_samples(0, seconds, watts * 1e3)
+    energy_j = np.concatenate(([0.0], np.cumsum(0.5 * (watts[1:] + watts[:-1]) * np.diff(seconds))))
+    polls = np.arange(0, 40.001, 0.1)
+    counter = np.interp(polls, seconds, energy_j) * 1e3  # mJ
+    counter[np.round(polls / 0.1).astype(int) % 20 != 0] = np.nan  # read every 2 s
+    _sampled(builder, 0, polls, 600.0, energy_mj=counter)
+    _steps(builder, 10, 3.0, 3.0)  # 3 .. 33 s
+    result = _analyze(builder.write(end_s=40))
+    train = result.train
+    assert train.value("energy_j") == pytest.approx(600 * 30, rel=1e-9)
+    assert train.value("energy_counter_diff_pct") == pytest.approx(0.0, abs=1e-9)
+    assert "(28 s compared)" in train.figures["energy_counter_diff_pct"].source  # readings at 4 .. 32 s
+    assert not any("energy counter" in note for note in result.notes)
+
+
 def test_gradient_accumulation_tokens_and_loss_per_log_window(tmp_path):
     builder = TraceBuilder(tmp_path / "run")
     builder.gpu(0)
