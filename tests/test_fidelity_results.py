@@ -36,3 +36,28 @@ def test_fidelity_tables_reproduce_from_the_recordings(tmp_path):
     matmul, copy = rows("pcu")
     assert float(matmul["pcu_tensor_gpm"]) > 0.5 > float(copy["pcu_tensor_gpm"])
     assert float(copy["pcu_nvml_util"]) > 0.9, "NVML utilisation cannot tell the two apart"
+
+
+def test_overhead_tables_reproduce_and_the_recorder_cost_targets_hold(tmp_path):
+    committed = RESULTS.parent / "2026-11-23-overhead"
+    results = tmp_path / "results"
+    shutil.copytree(committed, results, ignore=shutil.ignore_patterns("*.csv"))
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "fidelity" / "overhead.py"), str(results)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
+    assert run.returncode == 0, run.stderr
+    for name in ("overhead", "recorder_cost"):
+        assert (results / f"{name}.csv").read_text() == (committed / f"{name}.csv").read_text(), name
+    with (results / "recorder_cost.csv").open() as handle:
+        costs = list(csv.DictReader(handle))
+    at_default = [row for row in costs if float(row["poll_s"]) == 0.1]
+    assert len(at_default) == 7
+    assert all(float(row["sampler_cpu_pct_of_core_per_gpu"]) <= 1.0 for row in at_default)
+    assert all(float(row["mb_per_gpu_hour"]) <= 5.0 for row in costs)
+    with (results / "overhead.csv").open() as handle:
+        pairs = [row for row in csv.DictReader(handle) if row["pair"][0].isdigit()]
+    assert len(pairs) == 6
