@@ -7,7 +7,8 @@ A signal is known only at its samples. Between two samples it is taken to be:
 * ``backward`` - the later sample's value, because the sample is an average over the interval
   that ends at it: GPM activities;
 * ``increase`` - for a cumulative counter (the energy counter), the quantity is the counter's
-  increase, read off its straight-line interpolation.
+  increase, read off its straight-line interpolation; a segment where it goes back (the driver
+  was reloaded and the counter restarted) adds nothing and is counted in ``resets``.
 
 Window edges that fall between samples are interpolated, so a window's integral is exact for
 the piecewise signal whatever the sampling. Segments longer than ``max_gap`` seconds are not
@@ -116,6 +117,7 @@ class RunningIntegral:
         self.covered_at = np.zeros(self.points.size)
         self.last_time: float | None = None
         self.dropped = 0  # samples older than one already taken (the clock stepped back)
+        self.resets = 0  # segments where a counter went back
         self._next_point = 0
         self._integral = 0.0
         self._covered = 0.0
@@ -165,6 +167,12 @@ class RunningIntegral:
             values[row, carried:] = column
         if grid.size >= 2:
             pieces = _pieces(interpolation, grid, values, scratch.take("pieces", len(integrals), grid.size - 1))
+            if interpolation == "increase":
+                went_back = pieces < 0
+                if went_back.any():
+                    for row, integral in enumerate(integrals):
+                        integral.resets += int(np.count_nonzero(went_back[row]))
+                    pieces[went_back] = 0.0
             scale = 0.5 if interpolation == "linear" else 1.0
             before, totals = grid.sum_before(pieces)
             totals *= scale
@@ -213,7 +221,7 @@ def _partial(interpolation: Interpolation, values: np.ndarray, grid: TimeGrid) -
     preceding = values[:, grid.segment]
     rise = following - preceding
     if interpolation == "increase":
-        return rise * grid.fraction
+        return np.maximum(rise, 0.0) * grid.fraction
     return grid.into * (preceding + 0.5 * rise * grid.fraction)
 
 

@@ -222,11 +222,19 @@ class Trace:
                 yield batch
 
     def _unreadable_schema(self, path: Path) -> None:
+        """A stream whose schema cannot be read: cut off while being written (a note), or not ours (an error)."""
         with open(path, "rb") as handle:
-            head = handle.read(len(_IPC_CONTINUATION))
-        if head in (b"", _IPC_CONTINUATION):
+            head = handle.read(len(_IPC_CONTINUATION) + 4)
+            rest = len(handle.read())
+        if head == b"" or (head.startswith(_IPC_CONTINUATION) and len(head) < 8):
             self.note(f"{path.name}: empty (recording stopped before its first flush); skipped")
             return
+        if head.startswith(_IPC_CONTINUATION):
+            schema_bytes = int.from_bytes(head[4:8], "little")
+            if rest < schema_bytes:
+                self.note(f"{path.name}: cut off inside its header (recording stopped at its first flush); skipped")
+                return
+            raise TraceError(path, "corrupted: an Arrow IPC stream whose schema cannot be read")
         raise TraceError(path, "not an Arrow IPC stream")
 
 
@@ -238,13 +246,14 @@ def _check_schema(path: Path, found: pa.Schema, expected: pa.Schema) -> None:
         except ValueError:
             raise TraceError(path, f"invalid trace format version {version!r}") from None
         _check_version(path, number)
+    table = expected.metadata[b"efftrace.table"].decode()
     missing = [field.name for field in expected if field.name not in found.names]
     if missing:
-        raise TraceError(
-            path,
-            f"not an efftrace {expected.metadata[b'efftrace.table'].decode()} stream "
-            f"(missing columns: {', '.join(missing)})",
-        )
+        raise TraceError(path, f"not an efftrace {table} stream (missing columns: {', '.join(missing)})")
+    for field in expected:
+        actual = found.field(field.name).type
+        if actual != field.type:
+            raise TraceError(path, f"column {field.name} is {actual}, not {field.type} as efftrace {table} streams are")
 
 
 def open_run(run_dir: Path | str | os.PathLike[str]) -> Trace:

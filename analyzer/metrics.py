@@ -322,6 +322,17 @@ def analyze(trace: Trace, settings: AnalysisSettings | None = None) -> RunMetric
     notes = list(trace.notes)
     if integrals.dropped:
         notes.append(f"{integrals.dropped} samples went back in time (a clock step?) and were left out")
+    if steps.backwards:
+        notes.append(
+            f"{steps.backwards} train_step events end before they start (the wall clock stepped back?); left out"
+        )
+    if integrals.invalid:
+        notes.append(f"{integrals.invalid} readings were NaN or negative, which no GPU reports; read as missing")
+    if integrals.counter_resets:
+        notes.append(
+            f"the energy counter went back {integrals.counter_resets} times (a driver reload?); "
+            "those intervals add nothing to its increase"
+        )
     if steps.repeated:
         notes.append(f"{steps.repeated} (rank, step) pairs were recorded twice (several Trainer.train() calls?)")
     context = Context(

@@ -63,6 +63,8 @@ class SignalIntegrals:
     covered: dict[GpuKey, dict[str, np.ndarray]]
     samples: dict[GpuKey, dict[str, int]]
     dropped: int  # samples that went back in time and were left out
+    invalid: int  # readings that were NaN or negative (no GPU field can be), read as missing
+    counter_resets: int  # times a cumulative counter went back (a driver reload), which count for nothing
     last_sample_s: float | None  # the latest sample of any signal, seconds from the origin
 
     @property
@@ -96,33 +98,43 @@ def _split_by_gpu(gpu: np.ndarray) -> Iterator[tuple[int, np.ndarray | slice]]:
         yield int(gpu[rows[0]]), rows
 
 
-def _present_rows(values: np.ndarray, valid: np.ndarray | None, rows: np.ndarray | slice) -> np.ndarray | None:
-    """Which of a GPU's rows hold a reading (not null, not NaN); None when all of them do."""
+def _present_rows(
+    values: np.ndarray, valid: np.ndarray | None, rows: np.ndarray | slice
+) -> tuple[np.ndarray | None, int]:
+    """Which of a GPU's rows hold a reading (None when all of them do), and how many non-null
+    readings were left out as impossible: NaN or negative (only float columns can hold either)."""
     present = None if valid is None else valid[rows]
+    invalid = 0
     if values.dtype.kind == "f":
-        number = ~np.isnan(values[rows])
-        present = number if present is None else present & number
+        column = values[rows]
+        possible = column >= 0  # False for NaN too
+        if not possible.all():
+            invalid = int(np.count_nonzero(~possible if present is None else present & ~possible))
+            present = possible if present is None else present & possible
     if present is not None and present.all():
-        return None
-    return present
+        return None, invalid
+    return present, invalid
 
 
 def _group_by_present_rows(
     signals: list[Signal], columns: dict[str, tuple[np.ndarray, np.ndarray | None]], rows: np.ndarray | slice
-) -> list[tuple[np.ndarray | None, list[Signal]]]:
+) -> tuple[list[tuple[np.ndarray | None, list[Signal]]], int]:
     """Signals read on the same polls (the same rows present) with the same interpolation, together.
 
     The sampler reads some fields only every few polls (GPM, temperature, the energy counter), so
     a GPU's signals fall on a few sample grids; each grid is then built once, not once per signal.
+    Also returns how many impossible readings were left out.
     """
     groups: dict[tuple[Interpolation, bytes | None], list[Signal]] = {}
     masks: dict[bytes | None, np.ndarray | None] = {None: None}
+    invalid = 0
     for signal in signals:
-        present = _present_rows(*columns[signal.name], rows)
+        present, left_out = _present_rows(*columns[signal.name], rows)
+        invalid += left_out
         pattern = None if present is None else present.tobytes()
         masks.setdefault(pattern, present)
         groups.setdefault((signal.interpolation, pattern), []).append(signal)
-    return [(masks[pattern], together) for (_, pattern), together in groups.items()]
+    return [(masks[pattern], together) for (_, pattern), together in groups.items()], invalid
 
 
 def _chunks(batches: Iterator[tuple[str, pa.RecordBatch]], rows: int) -> Iterator[tuple[str, pa.Table]]:
@@ -154,6 +166,7 @@ def integrate_signals(
     edges, start_at, end_at = window_edges(np.asarray(starts_s, float), np.asarray(ends_s, float))
     running: dict[GpuKey, dict[str, RunningIntegral]] = {}
     counts: dict[GpuKey, dict[str, int]] = {}
+    invalid = [0]  # impossible readings left out, over every chunk
     scratch = Scratch()
 
     def integrator(key: GpuKey, signal: Signal) -> RunningIntegral:
@@ -172,7 +185,9 @@ def integrate_signals(
         for index, rows in _split_by_gpu(gpu):
             key = (host, index)
             gpu_times = (time_ns[rows] - origin_ns) / 1e9
-            for present, together in _group_by_present_rows(signals, columns, rows):
+            grouped, left_out = _group_by_present_rows(signals, columns, rows)
+            invalid[0] += left_out
+            for present, together in grouped:
                 times = gpu_times if present is None else gpu_times[present]
                 if times.size == 0:
                     continue
@@ -201,7 +216,7 @@ def integrate_signals(
 
     integral: dict[GpuKey, dict[str, np.ndarray]] = {}
     covered: dict[GpuKey, dict[str, np.ndarray]] = {}
-    dropped = 0
+    dropped = resets = 0
     ends = [r.last_time for per in running.values() for r in per.values() if r.last_time is not None]
     for key, per_signal in running.items():
         integral[key], covered[key] = {}, {}
@@ -210,4 +225,5 @@ def integrate_signals(
             integral[key][name] = at[end_at] - at[start_at]
             covered[key][name] = covered_at[end_at] - covered_at[start_at]
             dropped += running_integral.dropped
-    return SignalIntegrals(integral, covered, counts, dropped, max(ends) if ends else None)
+            resets += running_integral.resets
+    return SignalIntegrals(integral, covered, counts, dropped, invalid[0], resets, max(ends) if ends else None)

@@ -41,6 +41,7 @@ class Steps:
     rank_ids: np.ndarray  # the ranks seen, sorted
     rank_mean_duration_s: np.ndarray  # each rank's own mean step duration
     repeated: int  # (rank, step) pairs seen more than once, e.g. two Trainer.train() calls
+    backwards: int = 0  # events left out because they end before they start (the wall clock stepped back)
 
     @property
     def count(self) -> int:
@@ -78,6 +79,10 @@ def train_steps(events: pa.Table) -> Steps:
     """Merge the ``train_step`` events of every rank into one row per step."""
     table = events.filter(_kind_is(events, "train_step"))
     table = table.filter(pc.is_valid(table.column("step")))
+    forwards = _column(table, "end_ns", np.int64) >= _column(table, "start_ns", np.int64)
+    backwards = int(forwards.size - np.count_nonzero(forwards))
+    if backwards:
+        table = table.filter(from_numpy(forwards))
     order = np.lexsort((_column(table, "rank", np.int64), _column(table, "step", np.int64)))
     table = table.take(from_numpy(order))
     step = _column(table, "step", np.int64)
@@ -107,6 +112,7 @@ def train_steps(events: pa.Table) -> Steps:
         rank_ids=ranks_seen,
         rank_mean_duration_s=np.divide(per_rank_total, np.maximum(per_rank_count, 1)),
         repeated=int(np.count_nonzero(same_rank_again)),
+        backwards=backwards,
     )
 
 
