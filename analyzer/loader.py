@@ -18,10 +18,12 @@ from typing import Any
 import pyarrow as pa
 
 from analyzer.errors import TraceError
+from analyzer.manifest import check_manifest
 from recorder import schema
 from recorder.arrow_columns import repeated_string
 
 _IPC_CONTINUATION = b"\xff\xff\xff\xff"
+_UNREADABLE = (pa.ArrowException, OSError, ValueError)  # what pyarrow raises on bytes that are not a valid stream
 _FORMAT_KEY = b"efftrace.format_version"
 
 
@@ -65,6 +67,7 @@ def _read_meta(run_dir: Path) -> dict[str, Any]:
     if not isinstance(meta, dict) or "format_version" not in meta:
         raise TraceError(meta_path, "not an efftrace manifest (no format_version)")
     _check_version(meta_path, meta["format_version"])
+    check_manifest(meta_path, meta)
     return meta
 
 
@@ -202,10 +205,13 @@ class Trace:
             options = pa.ipc.IpcReadOptions(use_threads=True)
             try:
                 reader = pa.ipc.open_stream(source, options=options)
-            except (pa.ArrowInvalid, OSError):
+            except _UNREADABLE:
                 self._unreadable_schema(path)
                 return
-            _check_schema(path, reader.schema, expected)
+            try:
+                _check_schema(path, reader.schema, expected)
+            except UnicodeDecodeError:  # pyarrow decodes names lazily: damage inside the schema shows here
+                raise TraceError(path, "corrupted: its schema holds names that are not text") from None
             if columns is not None:  # reopen, decoding only the columns asked for (by their place in this file)
                 found = reader.schema
                 options.included_fields = sorted(found.get_field_index(name) for name in columns)
@@ -216,8 +222,11 @@ class Trace:
                     batch = reader.read_next_batch()
                 except StopIteration:
                     return
-                except (pa.ArrowInvalid, OSError):
-                    self.note(f"{path.name}: the last record batch was cut off (the job or recorder was killed)")
+                except _UNREADABLE:
+                    self.note(
+                        f"{path.name}: a record batch was cut off or damaged (the job or recorder killed while "
+                        "writing?); the rows before it are used, the rest of the file is not"
+                    )
                     return
                 yield batch
 
