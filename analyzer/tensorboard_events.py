@@ -53,6 +53,8 @@ def trainer_log_dir(result: RunMetrics, meta: dict) -> Path | None:
 
     A trace copied to another machine keeps the recorded absolute path; then the directory of
     the same name is looked for near the run directory (e.g. a ``trainer/runs/<name>`` beside it).
+    ``meta.json`` is data from whoever sent the trace, so its path is only taken to an existing
+    directory that already holds TensorBoard event files: never created, never a plain folder.
     """
     ranks = sorted(meta.get("ranks") or [], key=lambda rank: rank.get("rank", 0))
     recorded = next((rank.get("tensorboard_dir") for rank in ranks if rank.get("tensorboard_dir")), None)
@@ -61,13 +63,22 @@ def trainer_log_dir(result: RunMetrics, meta: dict) -> Path | None:
     path = Path(recorded)
     if not path.is_absolute() and meta.get("cwd"):
         path = Path(meta["cwd"]) / path
-    if path.is_dir():
+    if _is_tensorboard_run(path):
         return path
+    if path.name in ("", ".", "..") or any(character in path.name for character in "*?[]"):
+        return None
     for base in (result.run_dir, result.run_dir.parent):
         for candidate in sorted(base.glob(f"**/runs/{path.name}")):
-            if candidate.is_dir():
+            if _is_tensorboard_run(candidate):
                 return candidate
     return None
+
+
+def _is_tensorboard_run(path: Path) -> bool:
+    """A directory holding event files that are not ours: the trainer's own TensorBoard run."""
+    return path.is_dir() and any(
+        not event.name.endswith(EVENT_FILE_SUFFIX) for event in path.glob("events.out.tfevents.*")
+    )
 
 
 def _points(result: RunMetrics) -> list[tuple[str, int, float, float]]:
