@@ -49,6 +49,7 @@ class FakeGpu:
     gpm: bool = True
     unsupported: set[str] = field(default_factory=set)  # call names that raise NOT_SUPPORTED
     failing: dict[str, int] = field(default_factory=dict)  # call name -> NVML error code
+    slow: dict[str, float] = field(default_factory=dict)  # call name -> seconds each call takes
     lost: bool = False
     buffer: list[tuple[int, int]] = field(default_factory=list)  # (timestamp us, mW)
 
@@ -74,6 +75,8 @@ class FakeNvml:
     def _call(self, name: str, handle: int) -> FakeGpu:
         self.calls[name] = self.calls.get(name, 0) + 1
         gpu = self.gpus[handle]
+        if name in gpu.slow:
+            time.sleep(gpu.slow[name])
         if gpu.lost:
             raise NVMLError(NVML_ERROR_GPU_IS_LOST)
         if name in gpu.unsupported:
