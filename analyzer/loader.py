@@ -220,6 +220,7 @@ class Trace:
             while True:
                 try:
                     batch = reader.read_next_batch()
+                    batch.validate()  # buffer sizes against lengths: a damaged batch header reads "fine" without it
                 except StopIteration:
                     return
                 except _UNREADABLE:
