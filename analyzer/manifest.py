@@ -55,12 +55,16 @@ def _type_name(expected: type | tuple[type, ...]) -> str:
     return "a number" if expected == _NUMBER else _TYPE_NAMES[expected]
 
 
-def _check_fields(path: Path, where: str, value: Any, fields: dict[str, type | tuple[type, ...]]) -> None:
+def _check_fields(
+    path: Path, where: str, value: Any, fields: dict[str, type | tuple[type, ...]], required: tuple[str, ...] = ()
+) -> None:
     if not isinstance(value, dict):
         raise TraceError(path, f"{where} is {type(value).__name__}, not an object")
     for key, expected in fields.items():
         found = value.get(key)
         if found is None:
+            if key in required:
+                raise TraceError(path, f"field {where}.{key} is missing")
             continue
         wrong_bool = isinstance(found, bool) and expected is not bool
         if wrong_bool or not isinstance(found, expected):
@@ -78,6 +82,6 @@ def check_manifest(path: Path, meta: dict[str, Any]) -> None:
     for number, host in enumerate(meta.get("hosts") or []):
         _check_fields(path, f"hosts[{number}]", host, HOST)
         for slot, gpu in enumerate(host.get("gpus") or []):
-            _check_fields(path, f"hosts[{number}].gpus[{slot}]", gpu, GPU)
+            _check_fields(path, f"hosts[{number}].gpus[{slot}]", gpu, GPU, required=("index",))
     for number, rank in enumerate(meta.get("ranks") or []):
         _check_fields(path, f"ranks[{number}]", rank, RANK)

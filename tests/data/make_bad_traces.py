@@ -178,6 +178,18 @@ def _(run: Path) -> None:
     _edit_meta(run, lambda meta: meta.update(format_version=schema.FORMAT_VERSION + 1))
 
 
+@case("meta-field-of-wrong-type", "error", "field sampling is True, not an object")
+def _(run: Path) -> None:
+    valid_run(run)
+    _edit_meta(run, lambda meta: meta.update(sampling=True))
+
+
+@case("meta-gpu-without-index", "error", "field hosts[0].gpus[0].index is missing")
+def _(run: Path) -> None:
+    valid_run(run)
+    _edit_meta(run, lambda meta: meta["hosts"][0]["gpus"][0].pop("index"))
+
+
 @case("not-a-run-directory", "error", "meta.json")
 def _(run: Path) -> None:
     run.mkdir(parents=True)
