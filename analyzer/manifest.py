@@ -14,6 +14,7 @@ from typing import Any
 from analyzer.errors import TraceError
 
 _NUMBER = (int, float)
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1  # every integer of a trace is stored as int64
 TOP_LEVEL: dict[str, type | tuple[type, ...]] = {
     "name": str,
     "status": str,
@@ -66,10 +67,12 @@ def _check_fields(
             if key in required:
                 raise TraceError(path, f"field {where}.{key} is missing")
             continue
+        label = f"{where}.{key}" if where else key
         wrong_bool = isinstance(found, bool) and expected is not bool
         if wrong_bool or not isinstance(found, expected):
-            label = f"{where}.{key}" if where else key
             raise TraceError(path, f"field {label} is {found!r:.40}, not {_type_name(expected)}")
+        if isinstance(found, int) and not _INT64_MIN <= found <= _INT64_MAX:
+            raise TraceError(path, f"field {label} is {found}, beyond a 64-bit integer")
 
 
 def check_manifest(path: Path, meta: dict[str, Any]) -> None:
