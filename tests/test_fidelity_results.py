@@ -12,19 +12,27 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "fidelity" / "results" / "2026-11-23"
 
 
-def test_fidelity_tables_reproduce_from_the_recordings(tmp_path):
+def reanalyse(script: str, committed: Path, tmp_path: Path, tables: tuple[str, ...]) -> Path:
+    """Run ``bench/fidelity/SCRIPT`` on a copy of the committed recordings (their CSVs left out);
+    every table must come out byte for byte as committed. Returns the copy."""
     results = tmp_path / "results"
-    shutil.copytree(RESULTS, results, ignore=shutil.ignore_patterns("*.csv"))
+    shutil.copytree(committed, results, ignore=shutil.ignore_patterns("*.csv"))
     run = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "fidelity" / "analyse.py"), str(results)],
+        [sys.executable, str(ROOT / "bench" / "fidelity" / script), str(results)],
         capture_output=True,
         text=True,
         timeout=300,
         cwd=ROOT,
     )
     assert run.returncode == 0, run.stderr
-    for name in ("energy", "step_energy", "latency", "overhead", "pcu", "recorder_cost"):
-        assert (results / f"{name}.csv").read_text() == (RESULTS / f"{name}.csv").read_text(), name
+    for name in tables:
+        assert (results / f"{name}.csv").read_text() == (committed / f"{name}.csv").read_text(), name
+    return results
+
+
+def test_fidelity_tables_reproduce_from_the_recordings(tmp_path):
+    tables = ("energy", "step_energy", "latency", "overhead", "pcu", "recorder_cost")
+    results = reanalyse("analyse.py", RESULTS, tmp_path, tables)
 
     def rows(name: str) -> list[dict]:
         with (results / f"{name}.csv").open() as handle:
@@ -39,19 +47,7 @@ def test_fidelity_tables_reproduce_from_the_recordings(tmp_path):
 
 
 def test_overhead_tables_reproduce_and_the_recorder_cost_targets_hold(tmp_path):
-    committed = RESULTS.parent / "2026-11-23-overhead"
-    results = tmp_path / "results"
-    shutil.copytree(committed, results, ignore=shutil.ignore_patterns("*.csv"))
-    run = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "fidelity" / "overhead.py"), str(results)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=ROOT,
-    )
-    assert run.returncode == 0, run.stderr
-    for name in ("overhead", "recorder_cost"):
-        assert (results / f"{name}.csv").read_text() == (committed / f"{name}.csv").read_text(), name
+    results = reanalyse("overhead.py", RESULTS.parent / "2026-11-23-overhead", tmp_path, ("overhead", "recorder_cost"))
     with (results / "recorder_cost.csv").open() as handle:
         costs = list(csv.DictReader(handle))
     at_default = [row for row in costs if float(row["poll_s"]) == 0.1]

@@ -291,6 +291,21 @@ def markdown(table: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def publish(tables: dict[str, list[dict]], results: Path, docs: Path | None, marker: str) -> None:
+    """Write each table as RESULTS/NAME.csv, print them as Markdown, and put them into ``docs``
+    between ``<!-- MARKER:begin -->`` and ``<!-- MARKER:end -->``."""
+    for name, rows in tables.items():
+        _write_csv(results / f"{name}.csv", rows)
+    text = "\n\n".join(f"#### {name}\n\n{markdown(rows)}" for name, rows in tables.items())
+    print(text)
+    if docs:
+        document = docs.read_text()
+        begin, end = f"<!-- {marker}:begin -->", f"<!-- {marker}:end -->"
+        head, _, rest = document.partition(begin)
+        _, _, tail = rest.partition(end)
+        docs.write_text(f"{head}{begin}\n{text}\n{end}{tail}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("results", type=Path)
@@ -309,16 +324,7 @@ def main() -> None:
         "pcu": pcu_rows(args.results),
         "recorder_cost": recorder_cost_rows(args.results),
     }
-    for name, rows in tables.items():
-        _write_csv(args.results / f"{name}.csv", rows)
-    text = "\n\n".join(f"#### {name}\n\n{markdown(rows)}" for name, rows in tables.items())
-    print(text)
-    if args.docs:
-        document = args.docs.read_text()
-        begin, end = "<!-- fidelity:begin -->", "<!-- fidelity:end -->"
-        head, _, rest = document.partition(begin)
-        _, _, tail = rest.partition(end)
-        args.docs.write_text(f"{head}{begin}\n{text}\n{end}{tail}")
+    publish(tables, args.results, args.docs, "fidelity")
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from analyse import _command, _run, _write_csv, markdown, recorder_cost_rows  # a sibling bench script
+from analyse import _command, _run, publish, recorder_cost_rows  # a sibling bench script
 
 FIRST_TIMED_STEP = 50
 EXTRA_RUNS = {"nosync": "effrec --no-sync", "10ms": "effrec --interval 0.01"}
@@ -86,16 +86,7 @@ def main() -> None:
     parser.add_argument("--docs", type=Path)
     args = parser.parse_args()
     tables = {"overhead": overhead_rows(args.results), "recorder_cost": recorder_cost_rows(args.results)}
-    for name, rows in tables.items():
-        _write_csv(args.results / f"{name}.csv", rows)
-    text = "\n\n".join(f"#### {name}\n\n{markdown(rows)}" for name, rows in tables.items())
-    print(text)
-    if args.docs:
-        document = args.docs.read_text()
-        begin, end = "<!-- overhead:begin -->", "<!-- overhead:end -->"
-        head, _, rest = document.partition(begin)
-        _, _, tail = rest.partition(end)
-        args.docs.write_text(f"{head}{begin}\n{text}\n{end}{tail}")
+    publish(tables, args.results, args.docs, "overhead")
 
 
 if __name__ == "__main__":
