@@ -166,7 +166,6 @@ def integrate_signals(
     edges, start_at, end_at = window_edges(np.asarray(starts_s, float), np.asarray(ends_s, float))
     running: dict[GpuKey, dict[str, RunningIntegral]] = {}
     counts: dict[GpuKey, dict[str, int]] = {}
-    invalid = [0]  # impossible readings left out, over every chunk
     scratch = Scratch()
 
     def integrator(key: GpuKey, signal: Signal) -> RunningIntegral:
@@ -177,7 +176,9 @@ def integrate_signals(
             counts.setdefault(key, {})[signal.name] = 0
         return per_signal[signal.name]
 
-    def feed(table: pa.Table, host: str, signals: list[Signal]) -> None:
+    def feed(table: pa.Table, host: str, signals: list[Signal]) -> int:
+        """Integrate one chunk; returns how many impossible readings it left out."""
+        invalid = 0
         time_ns = to_numpy(table.column("time_ns"))
         gpu = to_numpy(table.column("gpu"))
         # a null is a missing sample, never zero: its value is read only where valid
@@ -186,7 +187,7 @@ def integrate_signals(
             key = (host, index)
             gpu_times = (time_ns[rows] - origin_ns) / 1e9
             grouped, left_out = _group_by_present_rows(signals, columns, rows)
-            invalid[0] += left_out
+            invalid += left_out
             for present, together in grouped:
                 times = gpu_times if present is None else gpu_times[present]
                 if times.size == 0:
@@ -205,14 +206,16 @@ def integrate_signals(
                         integral.add(times, values.astype(np.float64))
                 if on_grid:
                     RunningIntegral.add_block(on_grid, grid, samples, scratch)
+        return invalid
 
     polled = [signal for signal in SIGNALS if not signal.buffer]
     columns = ["time_ns", "gpu", *(signal.column for signal in polled)]
+    invalid = 0
     for host, table in read_ahead(_chunks(trace.gpu_batches(columns), CHUNK_ROWS)):
-        feed(table, host, polled)
+        invalid += feed(table, host, polled)
     buffered = [signal for signal in SIGNALS if signal.buffer]
     for host, table in read_ahead(_chunks(trace.power_batches(), CHUNK_ROWS)):
-        feed(table, host, buffered)
+        invalid += feed(table, host, buffered)
 
     integral: dict[GpuKey, dict[str, np.ndarray]] = {}
     covered: dict[GpuKey, dict[str, np.ndarray]] = {}
@@ -226,4 +229,4 @@ def integrate_signals(
             covered[key][name] = covered_at[end_at] - covered_at[start_at]
             dropped += running_integral.dropped
             resets += running_integral.resets
-    return SignalIntegrals(integral, covered, counts, dropped, invalid[0], resets, max(ends) if ends else None)
+    return SignalIntegrals(integral, covered, counts, dropped, invalid, resets, max(ends) if ends else None)
