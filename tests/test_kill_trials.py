@@ -25,15 +25,16 @@ from analyzer import open_run
 from analyzer.cli import main
 from recorder.config import FLUSH_INTERVAL_S
 
-LOOP = Path(__file__).resolve().parent / "scripts" / "long_loop.py"
+JOB = Path(__file__).resolve().parent / "scripts" / "api_job.py"
 SIGNALS = {"SIGKILL to the group": signal.SIGKILL, "SIGTERM": signal.SIGTERM, "SIGINT": signal.SIGINT}
 MARGIN_S = 0.5  # the kill lands between a step's end and its progress line, and the flusher's own timing
 
 
 def kill_trial(tmp_path: Path, how: str, after_s: float) -> dict:
     out, progress = tmp_path / "runs", tmp_path / "progress.txt"
+    job = [sys.executable, str(JOB), "600", "0", str(progress)]  # runs until killed
     process = subprocess.Popen(
-        [sys.executable, "-m", "recorder", "--out", str(out), "--", sys.executable, str(LOOP), str(progress)],
+        [sys.executable, "-m", "recorder", "--out", str(out), "--", *job],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,

@@ -8,7 +8,6 @@ tiny filesystem where this machine lets the test mount one.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import threading
@@ -17,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import run_effrec
 from fake_nvml import NVML_ERROR_UNKNOWN, FakeGpu, FakeNvml
 
 import recorder.host_sampling
@@ -24,7 +24,7 @@ from analyzer import analyze, open_run
 from analyzer.cli import main as effanalyze
 from recorder.cli import effrec
 
-JOB = Path(__file__).resolve().parent / "scripts" / "short_job.py"
+JOB = Path(__file__).resolve().parent / "scripts" / "api_job.py"
 
 
 def _effrec_in_process(out: Path, seconds: float, code: int) -> tuple[int, str]:
@@ -89,11 +89,12 @@ def tiny_filesystem(tmp_path):
 def test_a_full_disk_ends_recording_with_a_warning_not_the_job(tiny_filesystem):
     filler = tiny_filesystem / "filler"
     filler.write_bytes(b"\0" * 36 * 1024)  # leave a few KB: room for meta.json, not for the whole run
-    result = subprocess.run(
-        [sys.executable, "-m", "recorder", "--out", str(tiny_filesystem / "runs"), "--interval", "0.05", "--",
-         sys.executable, str(JOB), "4", "5"],
-        capture_output=True, text=True, timeout=120, env={**os.environ, "EFFICIENTLLM_HISTORY_SIZE": "5"},
-    )  # fmt: skip
+    result = run_effrec(
+        ["--out", str(tiny_filesystem / "runs"), "--interval", "0.05", "--", sys.executable, str(JOB), "4", "5"],
+        tiny_filesystem.parent,
+        env={"EFFICIENTLLM_HISTORY_SIZE": "5"},
+        timeout=120,
+    )
     assert result.returncode == 5, result.stderr
     assert "No space left on device" in result.stderr and "Traceback" not in result.stderr
     (run_dir,) = (tiny_filesystem / "runs").iterdir()
