@@ -162,7 +162,7 @@ def train_figures(
     ranks = steps.rank_ids.size
     events = f"train_step events of {ranks} rank{'s' if ranks != 1 else ''}, {steps.count} steps"
     synced = (context.trace.meta.get("sampling") or {}).get("cuda_sync", True)
-    timing = "ends after torch.cuda.synchronize()" if synced else "ends not synchronized (--no-sync)"
+    timing = "times as the GPU reached them" if synced else "times on the host's clock (--no-sync)"
     per_param = f"/ ({params:,} params x sum of step latencies)" if params else "(parameter count unknown)"
     slowest = int(steps.rank_ids[np.argmax(steps.rank_mean_duration_s)]) if ranks else None
     energy, tokens, samples = gpu["energy_j"].value, step_row["tokens"], step_row["samples"]

@@ -112,7 +112,7 @@ def _say(message: str) -> None:
 @click.option(
     "--no-sync",
     is_flag=True,
-    help="Take step end times without torch.cuda.synchronize() (the CPU's view of the step).",
+    help="Take step times on the host's clock instead of CUDA events (the CPU's view of the step).",
 )
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def effrec(out: str, name: str | None, interval: float | None, no_sync: bool, command: tuple[str, ...]) -> int:

@@ -4,10 +4,11 @@
 that records without ``effrec`` can call :meth:`EffTraceCallback.install` on its trainer.
 
 Timing: a step runs from ``on_step_begin`` (its micro-batches are already fetched) to
-``on_step_end``, which is taken after ``torch.cuda.synchronize()`` unless ``--no-sync`` said
-otherwise, so the end is when the GPU finished the step, not when the CPU queued it.
-Loss, learning rate and grad norm are logged by the Trainer *after* ``on_step_end``, so a step's
-event is held open until the next step begins (or training ends) to pick them up.
+``on_step_end``. On a GPU both are CUDA events in the training stream (:mod:`recorder.gpu_clock`),
+so a step's end is when the GPU finished it, not when the CPU queued it, and nothing waits for
+the GPU; ``--no-sync`` takes the host's clock instead. Loss, learning rate and grad norm are
+logged by the Trainer *after* ``on_step_end``, so a step's event is held open until the next step
+begins (or training ends) to pick them up, and written once the GPU has passed its end.
 
 Nothing in here may break a training run: every hook is guarded, warns once and then stops
 recording for this process.
@@ -31,6 +32,7 @@ from transformers import TrainerCallback
 from recorder import torch_probe
 from recorder.config import cuda_sync_enabled
 from recorder.events import EventLog, process_event_log
+from recorder.gpu_clock import GpuClock, GpuMark
 from recorder.messages import warn
 
 _VERSIONED_PACKAGES = ("torch", "transformers", "accelerate", "peft", "trl", "deepspeed", "llamafactory", "datasets")
@@ -72,12 +74,19 @@ def _guarded(hook: Callable[..., Any]) -> Callable[..., Any]:
     return run
 
 
+TimePoint = int | GpuMark
+"""A step boundary: host wall-clock ns, or a mark in the GPU's queue read once the GPU passed it."""
+
+
+def _wall_ns(point: TimePoint) -> int:
+    return GpuClock.wall_ns(point) if isinstance(point, GpuMark) else point
+
+
 @dataclass
 class _Step:
     step: int
-    start_ns: int
-    end_ns: int
-    synced: bool
+    start: TimePoint
+    end: TimePoint
     tally: torch_probe.TokenTally
     memory: dict[str, int | None]
     loss: float | None = None
@@ -94,7 +103,8 @@ class EffTraceCallback(TrainerCallback):
         self.disabled = False
         self._trainer: Any = None
         self._tally = torch_probe.TokenTally()
-        self._step_start_ns: int | None = None
+        self._clock: GpuClock | None = None
+        self._step_start: TimePoint | None = None
         self._open: _Step | None = None
         self._unresolved: deque[_Step] = deque()
         self._tokens_seen = 0
@@ -200,31 +210,28 @@ class EffTraceCallback(TrainerCallback):
     @_guarded
     def on_step_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self._close_open_step()
-        self._step_start_ns = time.time_ns()
+        self._step_start = self._now()
 
     @_guarded
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        if self._log is None or self._step_start_ns is None:
+        if self._log is None or self._step_start is None:
             return
-        synced = torch_probe.synchronize() if self.cuda_sync else False
-        end_ns = time.time_ns()
+        end = self._now()
         tally, self._tally = self._tally, torch_probe.TokenTally()
         if not tally.counted:  # plain add_callback(): fall back on the Trainer's own token count
             seen = int(getattr(state, "num_input_tokens_seen", 0) or 0)
             if seen > self._tokens_seen:
                 tally.add_tokens(seen - self._tokens_seen)
             self._tokens_seen = seen
-        if not synced:
-            tally.start_host_copy()
+        tally.start_host_copy()
         self._open = _Step(
             step=int(state.global_step),
-            start_ns=self._step_start_ns,
-            end_ns=end_ns,
-            synced=synced,
+            start=self._step_start,
+            end=end,
             tally=tally,
             memory=torch_probe.allocator_memory(),
         )
-        self._step_start_ns = None
+        self._step_start = None
 
     @_guarded
     def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any) -> None:
@@ -258,16 +265,22 @@ class EffTraceCallback(TrainerCallback):
             self._open = None
         self._write_resolved(wait=False)
 
+    def _now(self) -> TimePoint:
+        """This moment in the GPU's queue where step ends are GPU-side, else on the host's clock."""
+        if self.cuda_sync and self._clock is None:
+            self._clock = torch_probe.gpu_clock()  # None until the process has used its GPU
+        return time.time_ns() if self._clock is None else self._clock.mark()
+
     def _write_resolved(self, wait: bool) -> None:
-        """Write the steps whose token counts are known, in order."""
-        while self._unresolved and (wait or self._unresolved[0].tally.ready()):
+        """Write, in order, the steps the GPU has finished and whose token counts are known."""
+        while self._unresolved and (wait or _resolved(self._unresolved[0])):
             step = self._unresolved.popleft()
             self._log.write(
                 "train_step",
-                step.start_ns,
-                step.end_ns,
+                _wall_ns(step.start),
+                _wall_ns(step.end),
                 step=step.step,
-                synced=step.synced,
+                synced=isinstance(step.end, GpuMark),
                 micro_batches=step.tally.micro_batches or None,
                 samples=step.tally.resolved_samples(),
                 tokens=step.tally.resolve(),
@@ -286,6 +299,10 @@ class EffTraceCallback(TrainerCallback):
             if type(callback).__name__ == "TensorBoardCallback" and logging_dir:
                 return os.path.abspath(logging_dir)
         return None
+
+
+def _resolved(step: _Step) -> bool:
+    return step.tally.ready() and (not isinstance(step.end, GpuMark) or GpuClock.passed(step.end))
 
 
 def _number(value: Any) -> float | None:

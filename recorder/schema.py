@@ -87,7 +87,7 @@ EVENTS_SCHEMA = pa.schema(
         pa.field("name", pa.string()),  # label of a `mark` event
         pa.field("start_ns", pa.int64(), nullable=False),
         pa.field("end_ns", pa.int64(), nullable=False),
-        pa.field("synced", pa.bool_()),  # end_ns taken after torch.cuda.synchronize()
+        pa.field("synced", pa.bool_()),  # times are when the GPU got there (CUDA events or a synchronize)
         pa.field("micro_batches", pa.int32()),
         pa.field("samples", pa.int64()),
         pa.field("tokens", pa.int64()),  # non-padding input tokens (prompt tokens for generate)

@@ -1,4 +1,4 @@
-"""What the recorder asks of torch: a synchronize, allocator memory and batch sizes.
+"""What the recorder asks of torch: a GPU clock or a synchronize, allocator memory and batch sizes.
 
 Torch is never imported here: a process that has not imported it uses no GPU through it, so
 every helper looks torch up in ``sys.modules`` and does nothing without it.
@@ -9,6 +9,8 @@ from __future__ import annotations
 import sys
 from collections.abc import Mapping
 from typing import Any
+
+from recorder.gpu_clock import GpuClock
 
 
 def _cuda() -> Any:
@@ -21,6 +23,12 @@ def _cuda() -> Any:
     except Exception:  # noqa: BLE001 - a broken CUDA setup is not ours to report
         return None
     return None
+
+
+def gpu_clock() -> GpuClock | None:
+    """A clock of points in this process's GPU queue, or None while it uses no GPU."""
+    cuda = _cuda()
+    return None if cuda is None else GpuClock(cuda)
 
 
 def synchronize() -> bool:
@@ -47,10 +55,9 @@ def allocator_memory() -> dict[str, int | None]:
 class TokenTally:
     """Samples and non-padding tokens of one optimizer step's micro-batches.
 
-    Counts of tensors already on the GPU stay there until :meth:`resolve`, so counting adds no
-    synchronisation of its own; after the step's ``cuda.synchronize()`` reading them is free.
-    With ``--no-sync`` they are copied to the host asynchronously and read once their copy
-    has landed (see :meth:`ready`).
+    Counts of tensors already on the GPU stay there until the step ends, so counting adds no
+    synchronisation of its own; they are then copied to the host asynchronously and read once
+    their copy has landed (see :meth:`ready`), or read directly after a ``cuda.synchronize()``.
     """
 
     def __init__(self) -> None:
@@ -91,7 +98,7 @@ class TokenTally:
             self._device_counts.append(count)
 
     def start_host_copy(self) -> None:
-        """Begin an asynchronous device-to-host copy of the pending counts (no-sync mode)."""
+        """Begin an asynchronous device-to-host copy of the pending counts."""
         if not self._device_counts or self._host_copy is not None:
             return
         torch = sys.modules["torch"]
