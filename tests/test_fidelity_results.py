@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pyarrow as pa
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "fidelity" / "results" / "2026-11-23"
 
@@ -57,3 +59,20 @@ def test_overhead_tables_reproduce_and_the_recorder_cost_targets_hold(tmp_path):
     with (results / "overhead.csv").open() as handle:
         pairs = [row for row in csv.DictReader(handle) if row["pair"][0].isdigit()]
     assert len(pairs) == 6
+
+
+def test_event_timed_steps_reproduce_and_agree_with_the_trainers_own_cuda_events(tmp_path):
+    committed = RESULTS.parent / "2026-11-23-events"
+    results = reanalyse("overhead.py", committed, tmp_path, ("overhead", "recorder_cost", "latency"))
+    with (results / "latency.csv").open() as handle:
+        latency = {row["run"]: row for row in csv.DictReader(handle)}
+    assert latency["trainer-effrec-events"]["cuda_sync"] == "True"
+    assert all(abs(float(row["al_error_pct"])) <= 1.0 for row in latency.values())
+    with (results / "overhead.csv").open() as handle:
+        overhead = list(csv.DictReader(handle))
+    assert len([row for row in overhead if row["pair"][0].isdigit()]) == 6
+    assert any(row["pair"].startswith("control") for row in overhead)
+    for events in (committed / "runs").glob("*/events-*.arrow"):
+        with pa.ipc.open_stream(events) as reader:
+            steps = reader.read_all()
+        assert steps.num_rows >= 150 and all(steps["synced"].to_pylist()), "every step timed by the GPU's events"
