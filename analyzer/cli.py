@@ -77,6 +77,12 @@ def _one_line_errors(command: Callable[..., None]) -> Callable[..., None]:
     help="Write per-log-window metrics to .parquet/.csv.",
 )
 @click.option(
+    "--report",
+    "report_path",
+    type=click.Path(path_type=Path),
+    help="Write a self-contained HTML report: figures, zoomable timelines, latency, energy check, metadata.",
+)
+@click.option(
     "--power-source",
     type=click.Choice(["auto", "buffer", "instant", "average"]),
     default="auto",
@@ -98,6 +104,7 @@ def main(
     json_path: Path | None,
     csv_path: Path | None,
     windows_path: Path | None,
+    report_path: Path | None,
     power_source: str,
     peak_tflops: float | None,
     max_gap: float | None,
@@ -105,7 +112,7 @@ def main(
 ) -> None:
     """Compute the EfficientLLM metrics of RUN_DIR, a run directory written by effrec."""
     # Imported here, not at the top, so that `effanalyze --help` answers without loading numpy.
-    from analyzer import console, files, tensorboard_events
+    from analyzer import console, files, report, tensorboard_events
     from analyzer.loader import open_run
     from analyzer.metrics import AnalysisSettings, analyze
 
@@ -126,6 +133,8 @@ def main(
     if windows_path is not None:
         files.write_windows(result, windows_path)
         written.append(windows_path)
+    if report_path is not None:
+        written.append(report.write_report(trace, result, report_path))
     if tensorboard_dir is not None:
         if tensorboard_dir != _AUTO:
             target = Path(tensorboard_dir)

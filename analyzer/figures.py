@@ -420,6 +420,30 @@ def per_gpu_table(
     return pa.table(columns)
 
 
+def step_table(steps: Steps) -> pa.Table:
+    """One row per optimizer step, all ranks merged: what the latency figures are made of."""
+    return pa.table(
+        {
+            "step": from_numpy(steps.step.astype(np.int64)),
+            "start_ns": from_numpy(steps.start_ns.astype(np.int64)),
+            "end_ns": from_numpy(steps.end_ns.astype(np.int64)),
+            "latency_s": from_numpy(steps.latency_s.astype(np.float64)),
+            "ranks": from_numpy(steps.ranks.astype(np.int64)),
+            "end_skew_s": _column(steps.end_skew_s),
+        }
+    )
+
+
+def rank_table(steps: Steps) -> pa.Table:
+    """Each rank's own mean step duration: the per-rank skew."""
+    return pa.table(
+        {
+            "rank": from_numpy(steps.rank_ids.astype(np.int64)),
+            "mean_step_s": from_numpy(steps.rank_mean_duration_s.astype(np.float64)),
+        }
+    )
+
+
 def generate_table(gens: Generations) -> pa.Table:
     seconds = (gens.end_ns - gens.start_ns) / 1e9
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -494,6 +518,8 @@ def build_result(
         per_gpu=per_gpu_table(context, per_gpu, groups.names, groups.seconds),
         windows=windows,
         generate_calls=generate_table(gens),
+        steps=step_table(steps),
+        ranks=rank_table(steps),
         notes=notes + _energy_checks(summaries),
     )
 

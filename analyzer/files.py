@@ -21,7 +21,8 @@ from analyzer.errors import TraceError
 from analyzer.result import Figure, RunMetrics
 
 
-def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Write through a temporary file beside ``path``: a reader never sees half an output."""
     temporary = path.with_name(f".{path.name}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -70,7 +71,7 @@ def summary_document(result: RunMetrics) -> dict[str, Any]:
 
 def write_json(result: RunMetrics, path: Path) -> None:
     text = json.dumps(summary_document(result), indent=1, default=str) + "\n"
-    _atomic_write(path, lambda target: target.write_text(text))
+    atomic_write(path, lambda target: target.write_text(text))
 
 
 def write_csv(result: RunMetrics, path: Path) -> None:
@@ -93,7 +94,7 @@ def write_csv(result: RunMetrics, path: Path) -> None:
                     "" if coverage is None else repr(coverage),
                 ]
             )
-    _atomic_write(path, lambda target: target.write_text(buffer.getvalue()))
+    atomic_write(path, lambda target: target.write_text(buffer.getvalue()))
 
 
 def write_windows(result: RunMetrics, path: Path) -> None:
@@ -103,10 +104,10 @@ def write_windows(result: RunMetrics, path: Path) -> None:
     if suffix == ".parquet":
         import pyarrow.parquet as parquet
 
-        _atomic_write(path, lambda target: parquet.write_table(table, str(target)))
+        atomic_write(path, lambda target: parquet.write_table(table, str(target)))
     elif suffix == ".csv":
         import pyarrow.csv as arrow_csv
 
-        _atomic_write(path, lambda target: arrow_csv.write_csv(table, str(target)))
+        atomic_write(path, lambda target: arrow_csv.write_csv(table, str(target)))
     else:
         raise TraceError(path, "--windows needs a file ending in .parquet or .csv")

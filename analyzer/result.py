@@ -57,6 +57,8 @@ class RunMetrics:
     per_gpu: pa.Table  # one row per (window, host, GPU)
     windows: pa.Table  # one row per log window of L train steps
     generate_calls: pa.Table  # one row per generate() call
+    steps: pa.Table  # one row per optimizer step, all ranks merged
+    ranks: pa.Table  # one row per rank: its own mean step duration
     notes: list[str] = field(default_factory=list)
 
     @property
