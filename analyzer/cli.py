@@ -1,4 +1,5 @@
-"""``effanalyze RUN_DIR``: print the metrics of a recorded run, and write the outputs asked for.
+"""``effanalyze RUN_DIR``: print the metrics of a recorded run, and write the outputs asked for;
+``effanalyze compare RUN_A RUN_B ...``: put several runs side by side.
 
 Bad input ends with one line on stderr naming the file and the problem, and exit code 2.
 The analyzer writes only its own outputs; nothing in the run directory is changed.
@@ -48,7 +49,26 @@ def _one_line_errors(command: Callable[..., None]) -> Callable[..., None]:
     return guarded
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+class _AnalyzeByDefault(click.Group):
+    """``effanalyze RUN_DIR ...`` stays the short form: anything that is not a subcommand is a run."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("-h", "--help"):
+            args = ["analyze", *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group(cls=_AnalyzeByDefault, context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Compute efficiency metrics from runs recorded by effrec.
+
+    \b
+    effanalyze RUN_DIR [OPTIONS]           one run (see: effanalyze analyze --help)
+    effanalyze compare RUN_A RUN_B [...]   several runs side by side
+    """
+
+
+@main.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @click.option(
     "--tensorboard",
@@ -97,7 +117,7 @@ def _one_line_errors(command: Callable[..., None]) -> Callable[..., None]:
 )
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors (outputs are still written).")
 @_one_line_errors
-def main(
+def analyze(
     run_dir: Path,
     tensorboard_dir: str | None,
     log_interval: int | None,
@@ -114,13 +134,14 @@ def main(
     # Imported here, not at the top, so that `effanalyze --help` answers without loading numpy.
     from analyzer import console, files, report, tensorboard_events
     from analyzer.loader import open_run
-    from analyzer.metrics import AnalysisSettings, analyze
+    from analyzer.metrics import AnalysisSettings
+    from analyzer.metrics import analyze as compute
 
     trace = open_run(run_dir)
     settings = AnalysisSettings.from_env(
         log_interval=log_interval, power_source=power_source, peak_tflops=peak_tflops, max_gap_s=max_gap
     )
-    result = analyze(trace, settings)
+    result = compute(trace, settings)
     if not quiet:
         click.echo(console.render(result))
     written = []
@@ -141,6 +162,57 @@ def main(
         else:
             target = tensorboard_events.trainer_log_dir(result, trace.meta) or run_dir / "tensorboard"
         written.append(tensorboard_events.write_tensorboard(result, target))
+    if not quiet:
+        for path in written:
+            click.echo(f"wrote {path}")
+
+
+@main.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--markdown", "markdown_path", type=click.Path(path_type=Path), help="Write the table as Markdown.")
+@click.option("--csv", "csv_path", type=click.Path(path_type=Path), help="Write the table as CSV.")
+@click.option(
+    "--html",
+    "html_path",
+    type=click.Path(path_type=Path),
+    help="Write a comparison page: the table and the runs' timelines aligned at their first train step.",
+)
+@click.option(
+    "--log-interval",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Steps per log window (default: EFFICIENTLLM_LOG_INTERVAL, else 10).",
+)
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors (outputs are still written).")
+@_one_line_errors
+def compare(
+    run_dirs: tuple[Path, ...],
+    markdown_path: Path | None,
+    csv_path: Path | None,
+    html_path: Path | None,
+    log_interval: int | None,
+    quiet: bool,
+) -> None:
+    """Put RUN_DIRS side by side: what each run was, and its figures (the EfficientLLM paper's table)."""
+    from analyzer import compare as comparison
+    from analyzer.loader import open_run
+    from analyzer.metrics import AnalysisSettings
+    from analyzer.metrics import analyze as compute
+
+    settings = AnalysisSettings.from_env(log_interval=log_interval)
+    runs = []
+    for run_dir in run_dirs:
+        trace = open_run(run_dir)
+        runs.append(comparison.Compared(trace, compute(trace, settings)))
+    if not quiet:
+        click.echo(comparison.console_table(runs))
+    written = []
+    if markdown_path is not None:
+        written.append(comparison.write_text(markdown_path, comparison.markdown_table(runs) + "\n"))
+    if csv_path is not None:
+        written.append(comparison.write_text(csv_path, comparison.csv_text(runs)))
+    if html_path is not None:
+        written.append(comparison.write_text(html_path, comparison.comparison_html(runs)))
     if not quiet:
         for path in written:
             click.echo(f"wrote {path}")

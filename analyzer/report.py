@@ -234,8 +234,11 @@ def _metadata(trace: Trace) -> str:
         "</div></div><h3>Sampling</h3>",
         f"<pre>{esc(json.dumps(meta.get('sampling') or {}, indent=2))}</pre>",
     ]
-    if meta.get("training_config"):
-        parts += ["<h3>Training config</h3>", f"<pre>{esc(json.dumps(meta['training_config'], indent=2))}</pre>"]
+    config = meta.get("training_config")
+    if isinstance(config, dict) and isinstance(config.get("text"), str):
+        parts += [f"<h3>Training config ({esc(config.get('path'))})</h3>", f"<pre>{esc(config['text'])}</pre>"]
+    elif config:
+        parts += ["<h3>Training config</h3>", f"<pre>{esc(json.dumps(config, indent=2))}</pre>"]
     return "".join(parts)
 
 
