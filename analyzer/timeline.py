@@ -87,6 +87,7 @@ class Timeline:
     """Every GPU's signals on one bucket grid starting at ``origin_ns``."""
 
     origin_ns: int
+    end_ns: int
     bucket_s: float
     buckets: int
     series: dict[str, dict[str, Series]] = field(default_factory=dict)  # GPU label -> column -> series
@@ -94,8 +95,8 @@ class Timeline:
     def bucket_of(self, time_ns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Bucket index of each time, and which times fall inside the grid."""
         position = np.floor((time_ns - self.origin_ns) / (self.bucket_s * 1e9))
-        inside = (position >= 0) & (position < self.buckets)
-        return position.astype(np.int64), inside
+        inside = (time_ns >= self.origin_ns) & (time_ns <= self.end_ns)
+        return np.minimum(position, self.buckets - 1).astype(np.int64), inside
 
     def gpu(self, label: str, signals: tuple[Signal, ...]) -> dict[str, Series]:
         found = self.series.setdefault(label, {})
@@ -112,13 +113,13 @@ def bucket_grid(start_ns: int, end_ns: int, max_buckets: int) -> tuple[float, in
     """Bucket width and count: as fine as the power buffer where the run is short, else max_buckets."""
     span_s = max((end_ns - start_ns) / 1e9, FINEST_BUCKET_S)
     width = max(span_s / max_buckets, FINEST_BUCKET_S)
-    return width, max(1, math.ceil(span_s / width))
+    return width, max(1, math.ceil(span_s / width - 1e-9))  # not one more bucket for a rounding error
 
 
 def build_timeline(trace: Trace, start_ns: int, end_ns: int, max_buckets: int) -> Timeline:
     """Stream the run's GPU and power files once into a :class:`Timeline` of ``start_ns..end_ns``."""
     width, count = bucket_grid(start_ns, end_ns, max_buckets)
-    timeline = Timeline(start_ns, width, count)
+    timeline = Timeline(start_ns, end_ns, width, count)
     hosts = len({stream.host for stream in trace.gpu_files} | {stream.host for stream in trace.power_files})
     columns = ["time_ns", "gpu", *(signal.column for signal in GPU_SIGNALS)]
     for host, batch in trace.gpu_batches(columns):

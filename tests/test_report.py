@@ -1,0 +1,159 @@
+"""The HTML report and the comparison, without a browser: what they hold, how small, how escaped.
+
+The browser half (the pages really draw, with no console errors, fast enough) is in
+``test_report_browser.py``.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from analyzer import report
+from analyzer.loader import open_run
+from analyzer.timeline import build_timeline
+from tests.trace_builder import TraceBuilder, ns
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE_TRACES = sorted((ROOT / "sample_traces").glob("h100-*/trace"))
+HOSTILE = '</script><script>document.title="pwned"</script><img src=x onerror=alert(1)>'
+
+
+def effanalyze(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "analyzer.cli", *args], capture_output=True, text=True, timeout=300)
+
+
+def square_wave_run(run_dir: Path, gpus: int = 2, seconds: float = 60.0, name: str = "square") -> Path:
+    """Power alternating 100 W / 300 W every 0.5 s on each GPU, and steps of 1 s."""
+    builder = TraceBuilder(run_dir)
+    builder.meta["name"] = name
+    times = np.arange(0, seconds + 1e-9, 0.1)
+    high = (np.floor(times / 0.5) % 2).astype(bool)
+    for gpu in range(gpus):
+        builder.gpu(gpu)
+        builder.gpu_samples(
+            gpu,
+            times,
+            power_instant_mw=np.where(high, 300e3, 100e3),
+            mem_used_bytes=np.full(times.size, 2.0**33),
+            util_gpu_pct=np.full(times.size, 50.0),
+        )
+    for step in range(1, int(seconds) - 1):
+        builder.step(0, step, float(step), float(step) + 0.9, samples=4, tokens=400, loss=1.0)
+    return builder.write(end_s=seconds)
+
+
+def payload_of(page: str) -> dict:
+    block = re.search(r'<script type="application/json" id="efftrace-data">(.*?)</script>', page, flags=re.S)
+    assert block, "the page has no data block"
+    return json.loads(block.group(1))
+
+
+def digest(run_dir: Path) -> dict[str, str]:
+    return {path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in sorted(run_dir.iterdir())}
+
+
+def test_timeline_buckets_keep_every_samples_min_max_and_mean(tmp_path):
+    trace = open_run(square_wave_run(tmp_path / "run", gpus=1, seconds=600.0))
+    timeline = build_timeline(trace, int(ns(0)), int(ns(600)), max_buckets=60)  # 10-s buckets
+    assert timeline.buckets == 60 and timeline.bucket_s == 10.0
+    power = timeline.series["GPU 0"]["power_instant_mw"]
+    assert power.samples == 6001
+    low, high = power.envelope()
+    assert np.all(low == 100) and np.all(high == 300)  # every 0.5-s swing survives a 10-s bucket
+    assert np.allclose(power.mean()[:-1], 200, atol=10)  # 100 samples a bucket, half of each level
+
+
+def test_report_holds_each_gpus_charts_and_stays_within_its_display_budget(tmp_path):
+    run_dir = square_wave_run(tmp_path / "run", gpus=2, seconds=60.0)
+    before = digest(run_dir)
+    result = effanalyze(str(run_dir), "-q", "--report", str(tmp_path / "report.html"))
+    assert result.returncode == 0, result.stderr
+    assert digest(run_dir) == before, "the report must not touch the recording"
+    page = (tmp_path / "report.html").read_text()
+    data = payload_of(page)
+    assert set(data["time_charts"]) == {"GPU 0/power", "GPU 0/memory", "GPU 0/activity"} | {
+        "GPU 1/power",
+        "GPU 1/memory",
+        "GPU 1/activity",
+        "steps",
+    }
+    for key in data["time_charts"]:
+        assert f'data-time-chart="{key}"' in page
+    assert len(data["step_ends_s"]) == 58 and data["bar_charts"]["ranks"]["labels"] == ["rank 0"]
+    assert sum(data["bar_charts"]["latency_histogram"]["values"]) == 58
+    assert "Energy: trapezoid vs the GPU's counter" in page and "Run metadata" in page
+    assert "<script src" not in page and "http://" not in page and "https://" not in page, "no network"
+
+
+def test_a_long_many_gpu_run_is_downsampled_for_display(tmp_path):
+    run_dir = square_wave_run(tmp_path / "run", gpus=8, seconds=3600.0)
+    trace = open_run(run_dir)
+    from analyzer.metrics import analyze
+
+    page = report.report_html(trace, analyze(trace))
+    data = payload_of(page)
+    mean = data["time_charts"]["GPU 7/power"]["series"][0]["mean"]
+    assert len(mean) <= report.max_buckets_for(8) < 36000
+    assert len(page.encode()) < 5_000_000
+
+
+def test_everything_a_trace_says_is_escaped(tmp_path):
+    run_dir = square_wave_run(tmp_path / "run", gpus=1, seconds=20.0, name=HOSTILE)
+    meta = json.loads((run_dir / "meta.json").read_text())
+    meta["command"] = ["python", HOSTILE]
+    meta["training_config"] = {"path": HOSTILE, "text": f"finetuning_type: {HOSTILE}\n"}
+    (run_dir / "meta.json").write_text(json.dumps(meta))
+    for args in ([str(run_dir), "-q", "--report", str(tmp_path / "r.html")],):
+        assert effanalyze(*args).returncode == 0
+    assert effanalyze("compare", str(run_dir), str(run_dir), "-q", "--html", str(tmp_path / "c.html")).returncode == 0
+    for page in ((tmp_path / "r.html").read_text(), (tmp_path / "c.html").read_text()):
+        assert "<script>document.title" not in page and "<img src=x" not in page
+        assert page.count("<script") == 2, "only the data block and the chart script"
+        assert payload_of(page)  # the data block still parses: nothing closed it early
+
+
+def test_compare_prints_and_writes_the_side_by_side_table(tmp_path):
+    first = square_wave_run(tmp_path / "a", gpus=1, seconds=30.0, name="run-a")
+    second = square_wave_run(tmp_path / "b", gpus=2, seconds=40.0, name="run-b")
+    outputs = {name: tmp_path / name for name in ("t.md", "t.csv", "t.html")}
+    result = effanalyze(
+        "compare",
+        str(first),
+        str(second),
+        "--markdown",
+        str(outputs["t.md"]),
+        "--csv",
+        str(outputs["t.csv"]),
+        "--html",
+        str(outputs["t.html"]),
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "run-a" in lines[0] and "run-b" in lines[0]
+    gpus = next(line for line in lines if line.startswith("GPUs"))
+    assert "1 x NVIDIA H100" in gpus and "2 x NVIDIA H100" in gpus
+    rows = list(csv.reader(io.StringIO(outputs["t.csv"].read_text())))
+    assert rows[0] == ["row", "unit", "run-a", "run-b"]
+    latency = next(row for row in rows if row[0] == "AL (Seconds)")
+    assert latency[1] == "s" and float(latency[2]) == float(latency[3]) == 0.9
+    aec = next(row for row in rows if row[0] == "AEC (Watts)")
+    assert float(aec[3]) / float(aec[2]) == 2.0  # two GPUs draw twice the power
+    assert outputs["t.md"].read_text().splitlines()[1].startswith("| --- |")
+    data = payload_of(outputs["t.html"].read_text())
+    assert {series["label"] for series in data["time_charts"]["power"]["series"]} == {"run-a", "run-b"}
+    assert all(series["t0"] < 0 for series in data["time_charts"]["power"]["series"]), "aligned at step 1"
+
+
+def test_compare_errors_are_one_line(tmp_path):
+    result = effanalyze("compare", str(tmp_path / "missing"), str(tmp_path))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().count("\n") == 0 and "missing" in result.stderr
