@@ -7,10 +7,11 @@ The analyzer writes only its own outputs; nothing in the run directory is change
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,20 @@ class _AnalyzeByDefault(click.Group):
         if args and args[0] not in self.commands and args[0] not in ("-h", "--help"):
             args = ["analyze", *args]
         return super().parse_args(ctx, args)
+
+
+@contextlib.contextmanager
+def _progress(trace: Any, quiet: bool) -> Iterator[None]:
+    """A progress bar for the reading done inside the block (on a terminal only; see analyzer.progress)."""
+    from analyzer.progress import Progress
+
+    bar = Progress(enabled=False if quiet else None)
+    trace.progress = bar.update if bar.enabled else None
+    try:
+        yield
+    finally:
+        trace.progress = None
+        bar.close()
 
 
 @click.group(cls=_AnalyzeByDefault, context_settings={"help_option_names": ["-h", "--help"]})
@@ -141,7 +156,8 @@ def analyze(
     settings = AnalysisSettings.from_env(
         log_interval=log_interval, power_source=power_source, peak_tflops=peak_tflops, max_gap_s=max_gap
     )
-    result = compute(trace, settings)
+    with _progress(trace, quiet):
+        result = compute(trace, settings)
     if not quiet:
         click.echo(console.render(result))
     written = []
@@ -155,7 +171,8 @@ def analyze(
         files.write_windows(result, windows_path)
         written.append(windows_path)
     if report_path is not None:
-        written.append(report.write_report(trace, result, report_path))
+        with _progress(trace, quiet):
+            written.append(report.write_report(trace, result, report_path))
     if tensorboard_dir is not None:
         if tensorboard_dir != _AUTO:
             target = Path(tensorboard_dir)
@@ -203,7 +220,8 @@ def compare(
     runs = []
     for run_dir in run_dirs:
         trace = open_run(run_dir)
-        runs.append(comparison.Compared(trace, compute(trace, settings)))
+        with _progress(trace, quiet):
+            runs.append(comparison.Compared(trace, compute(trace, settings)))
     if not quiet:
         click.echo(comparison.console_table(runs))
     written = []
@@ -212,7 +230,10 @@ def compare(
     if csv_path is not None:
         written.append(comparison.write_text(csv_path, comparison.csv_text(runs)))
     if html_path is not None:
-        written.append(comparison.write_text(html_path, comparison.comparison_html(runs)))
+        with contextlib.ExitStack() as bars:
+            for run in runs:
+                bars.enter_context(_progress(run.trace, quiet))
+            written.append(comparison.write_text(html_path, comparison.comparison_html(runs)))
     if not quiet:
         for path in written:
             click.echo(f"wrote {path}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -110,6 +110,7 @@ class Trace:
         self.power_files = _stream_files(self.run_dir, schema.POWER_SAMPLES_PREFIX)
         self.event_files = _stream_files(self.run_dir, schema.EVENTS_PREFIX)
         self._notes: dict[str, None] = {}
+        self.progress: Callable[[str, int, int], None] | None = None  # (file name, bytes read, file size)
 
     @property
     def notes(self) -> list[str]:
@@ -222,6 +223,8 @@ class Trace:
                     batch = reader.read_next_batch()
                     batch.validate()  # buffer sizes against lengths: a damaged batch header reads "fine" without it
                 except StopIteration:
+                    if self.progress is not None:
+                        self.progress(path.name, source.size(), source.size())
                     return
                 except _UNREADABLE:
                     self.note(
@@ -229,6 +232,8 @@ class Trace:
                         "writing?); the rows before it are used, the rest of the file is not"
                     )
                     return
+                if self.progress is not None:
+                    self.progress(path.name, source.tell(), source.size())
                 yield batch
 
     def _unreadable_schema(self, path: Path) -> None:
