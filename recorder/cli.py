@@ -114,8 +114,15 @@ def _say(message: str) -> None:
     is_flag=True,
     help="Take step times on the host's clock instead of CUDA events (the CPU's view of the step).",
 )
+@click.option(
+    "--status",
+    is_flag=True,
+    help="Print a live line on stderr every 2 s: elapsed time, last finished step, power drawn now.",
+)
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
-def effrec(out: str, name: str | None, interval: float | None, no_sync: bool, command: tuple[str, ...]) -> int:
+def effrec(
+    out: str, name: str | None, interval: float | None, no_sync: bool, status: bool, command: tuple[str, ...]
+) -> int:
     """Run COMMAND and record GPU telemetry and training events for effanalyze.
 
     \b
@@ -133,10 +140,18 @@ def effrec(out: str, name: str | None, interval: float | None, no_sync: bool, co
         run_dir = create_run_dir(out, name or default_name(argv))
     except OSError as error:
         raise UsageProblem(f"cannot create a run directory in {out}: {error.strerror or error}") from None
-    return record(run_dir, argv, program, interval_s, settings.history_size, cuda_sync=not no_sync)
+    return record(run_dir, argv, program, interval_s, settings.history_size, cuda_sync=not no_sync, status=status)
 
 
-def record(run_dir: Path, argv: list[str], program: str, interval_s: float, history_size: int, cuda_sync: bool) -> int:
+def record(
+    run_dir: Path,
+    argv: list[str],
+    program: str,
+    interval_s: float,
+    history_size: int,
+    cuda_sync: bool,
+    status: bool = False,
+) -> int:
     """Sample, run the command to its end, finalise; returns the exit code to leave with."""
     sampling = HostSampling(run_dir, interval_s, history_size, os.environ.get("CUDA_VISIBLE_DEVICES"))
     host = sampling.start()
@@ -187,11 +202,19 @@ def record(run_dir: Path, argv: list[str], program: str, interval_s: float, hist
     started.append(child)
     for signum in tuple(received):  # those that came while the command was starting
         deliver(signum)
+    live = None
+    if status:
+        from recorder.live_status import LiveStatus  # only when asked: it imports pyarrow.compute
+
+        live = LiveStatus(run_dir, sampling.power_now_w, len(sampling.gpus))
+        live.start()
     try:
         returncode = child.wait()
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+        if live is not None:
+            live.stop()
     sampler_stats = sampling.stop()
     if returncode < 0 or received:
         status = "killed"

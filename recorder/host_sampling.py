@@ -104,6 +104,11 @@ class HostSampling:
         self._sampler.start()
         return self.host_info
 
+    def power_now_w(self) -> float | None:
+        """The job's GPUs' summed latest power reading (W), or None before the first one."""
+        latest = dict(self._sampler.latest_power_mw) if self._sampler is not None else {}
+        return sum(latest.values()) / 1e3 if latest else None
+
     def stop(self) -> dict[str, Any]:
         """Stop sampling, close the files; returns the sampler's own cost and health for ``meta.json``."""
         stats: dict[str, Any] = {"interval_s": self.interval_s, "gpus": len(self.gpus)}

@@ -144,6 +144,7 @@ class GpuSampler(threading.Thread):
         self.gpm_every = polls_per(GPM_INTERVAL_S, interval_s)
         self.temperature_every = polls_per(TEMPERATURE_INTERVAL_S, interval_s)
         self.polls = 0
+        self.latest_power_mw: dict[int, float] = {}  # each GPU's last power reading, for effrec --status
         self.cpu_seconds = 0.0
         self.error: str | None = None
 
@@ -201,6 +202,9 @@ class GpuSampler(threading.Thread):
                 sm_activity, tensor_activity, dram_bw = self._gpm_metrics(gpu)
             if guard.lost:
                 continue
+            power = instant if instant is not None else average
+            if power is not None:
+                self.latest_power_mw[gpu.index] = power
             self._samples.append(
                 (
                     time_ns,

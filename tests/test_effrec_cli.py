@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from conftest import load_meta, only_run_dir, run_effrec
 
 from recorder import schema
+
+SCRIPTS = Path(__file__).resolve().parent / "scripts"
 
 
 def test_exit_code_and_complete_meta(tmp_path):
@@ -145,3 +149,32 @@ def test_interval_comes_from_the_seed_variable(tmp_path):
     assert result.returncode == 0
     sampling = load_meta(only_run_dir(tmp_path))["sampling"]
     assert sampling["interval_s"] == 0.25 and sampling["history_size"] == 77
+
+
+def test_status_prints_a_live_line_only_when_asked(tmp_path):
+    job = [sys.executable, str(SCRIPTS / "api_job.py"), "5", "0"]
+    quiet = run_effrec(["--out", str(tmp_path / "quiet"), "--", *job], tmp_path)
+    assert quiet.returncode == 0 and "elapsed" not in quiet.stderr
+    asked = run_effrec(["--out", str(tmp_path / "asked"), "--status", "--", *job], tmp_path)
+    assert asked.returncode == 0, asked.stderr
+    lines = [line for line in asked.stderr.splitlines() if line.startswith("effrec: 0:00:")]
+    assert len(lines) >= 2, asked.stderr  # into a pipe: a full line every 2 s
+    assert any(" · step " in line for line in lines), lines
+
+
+def test_status_line_reads_flushed_steps_and_the_power_now(tmp_path):
+    from recorder.live_status import LiveStatus, last_step
+    from tests.trace_builder import TraceBuilder
+
+    builder = TraceBuilder(tmp_path / "run")
+    for step in range(1, 6):
+        builder.step(0, step, float(step), step + 0.5)
+        builder.step(1, step, float(step), step + 0.5)
+    run_dir = builder.write(end_s=10)
+    assert last_step(run_dir) == 5
+    screen = io.StringIO()
+    live = LiveStatus(run_dir, lambda: 1234.4, 2, stream=screen, every_s=0.05)
+    live.start()
+    time.sleep(0.3)
+    live.stop()
+    assert "step 5 · 1,234 W now (2 GPUs)" in screen.getvalue().splitlines()[0]
