@@ -10,6 +10,7 @@ they are the exact integrals of :mod:`analyzer.integrate`.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -39,6 +40,7 @@ GPU_SIGNALS = (
     Signal("gpm_tensor_activity_pct", "GPM tensor activity", "%", 1.0, 1),
 )
 BUFFER_SIGNAL = Signal("power_mw", "driver-buffer power (20 ms)", "W", 1e-3, 1)
+CHUNK_ROWS = 200_000
 FINEST_BUCKET_S = 0.02  # the driver buffer's spacing on Hopper: narrower buckets show nothing more
 
 
@@ -63,12 +65,20 @@ class Series:
         )
 
     def add(self, bucket: np.ndarray, values: np.ndarray) -> None:
+        """Fold samples in: one reduceat per statistic over runs of equal buckets (no ufunc.at)."""
         known = ~np.isnan(values)
         bucket, values = bucket[known], values[known] * self.signal.scale
-        np.minimum.at(self.minimum, bucket, values)
-        np.maximum.at(self.maximum, bucket, values)
-        np.add.at(self.total, bucket, values)
-        np.add.at(self.count, bucket, 1)
+        if bucket.size == 0:
+            return
+        if np.any(bucket[1:] < bucket[:-1]):  # rows out of time order: group them first
+            order = np.argsort(bucket, kind="stable")
+            bucket, values = bucket[order], values[order]
+        starts = np.flatnonzero(np.r_[True, bucket[1:] != bucket[:-1]])
+        ids = bucket[starts]  # unique, so the fancy-indexed updates below do not collide
+        self.minimum[ids] = np.minimum(self.minimum[ids], np.minimum.reduceat(values, starts))
+        self.maximum[ids] = np.maximum(self.maximum[ids], np.maximum.reduceat(values, starts))
+        self.total[ids] += np.add.reduceat(values, starts)
+        self.count[ids] += np.diff(np.r_[starts, bucket.size])
 
     @property
     def samples(self) -> int:
@@ -101,7 +111,8 @@ class Timeline:
     def gpu(self, label: str, signals: tuple[Signal, ...]) -> dict[str, Series]:
         found = self.series.setdefault(label, {})
         for signal in signals:
-            found.setdefault(signal.column, Series.empty(signal, self.buckets))
+            if signal.column not in found:
+                found[signal.column] = Series.empty(signal, self.buckets)
         return found
 
 
@@ -122,21 +133,39 @@ def build_timeline(trace: Trace, start_ns: int, end_ns: int, max_buckets: int) -
     timeline = Timeline(start_ns, end_ns, width, count)
     hosts = len({stream.host for stream in trace.gpu_files} | {stream.host for stream in trace.power_files})
     columns = ["time_ns", "gpu", *(signal.column for signal in GPU_SIGNALS)]
-    for host, batch in trace.gpu_batches(columns):
-        _add_batch(timeline, host, hosts, batch, GPU_SIGNALS)
-    for host, batch in trace.power_batches(["time_ns", "gpu", BUFFER_SIGNAL.column]):
-        _add_batch(timeline, host, hosts, batch, (BUFFER_SIGNAL,))
+    for host, chunk in _chunks(trace.gpu_batches(columns)):
+        _add_chunk(timeline, host, hosts, chunk, GPU_SIGNALS)
+    for host, chunk in _chunks(trace.power_batches(["time_ns", "gpu", BUFFER_SIGNAL.column])):
+        _add_chunk(timeline, host, hosts, chunk, (BUFFER_SIGNAL,))
     return timeline
 
 
-def _add_batch(timeline: Timeline, host: str, hosts: int, batch: pa.RecordBatch, signals: tuple[Signal, ...]) -> None:
-    if batch.num_rows == 0:
+def _chunks(batches: Iterator[tuple[str, pa.RecordBatch]]) -> Iterator[tuple[str, pa.Table]]:
+    """Batches joined into chunks of about :data:`CHUNK_ROWS` rows of one host.
+
+    effrec flushes every 2 s, so a day holds ~43,000 small batches; the per-call cost of numpy on
+    each would outweigh the work. Memory stays bounded by one chunk.
+    """
+    pending: list[pa.RecordBatch] = []
+    pending_host, rows = "", 0
+    for host, batch in batches:
+        if pending and (host != pending_host or rows >= CHUNK_ROWS):
+            yield pending_host, pa.Table.from_batches(pending)
+            pending, rows = [], 0
+        pending.append(batch)
+        pending_host, rows = host, rows + batch.num_rows
+    if pending:
+        yield pending_host, pa.Table.from_batches(pending)
+
+
+def _add_chunk(timeline: Timeline, host: str, hosts: int, chunk: pa.Table, signals: tuple[Signal, ...]) -> None:
+    if chunk.num_rows == 0:
         return
-    bucket, inside = timeline.bucket_of(to_numpy(batch.column("time_ns")).astype(np.int64))
-    gpus = to_numpy(batch.column("gpu"))
+    bucket, inside = timeline.bucket_of(to_numpy(chunk.column("time_ns")).astype(np.int64))
+    gpus = to_numpy(chunk.column("gpu"))
+    values = {signal.column: to_numpy(chunk.column(signal.column)).astype(np.float64) for signal in signals}
     for gpu in np.unique(gpus[inside]):
         rows = inside & (gpus == gpu)
         series = timeline.gpu(gpu_label(host, int(gpu), hosts), signals)
         for signal in signals:
-            values = to_numpy(batch.column(signal.column)).astype(np.float64)
-            series[signal.column].add(bucket[rows], values[rows])
+            series[signal.column].add(bucket[rows], values[signal.column][rows])
