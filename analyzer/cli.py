@@ -59,6 +59,15 @@ class _AnalyzeByDefault(click.Group):
         return super().parse_args(ctx, args)
 
 
+_log_interval_option = click.option(
+    "--log-interval",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Steps per log window (default: EFFICIENTLLM_LOG_INTERVAL, else 10).",
+)
+_quiet_option = click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors (outputs are still written).")
+
+
 @contextlib.contextmanager
 def _progress(trace: Any, quiet: bool) -> Iterator[None]:
     """A progress bar for the reading done inside the block (on a terminal only; see analyzer.progress)."""
@@ -95,12 +104,7 @@ def main() -> None:
     help="Backfill the metrics as TensorBoard scalars: into DIR, else the trainer's own run directory "
     "(found from meta.json), else RUN_DIR/tensorboard. Re-running replaces the points.",
 )
-@click.option(
-    "--log-interval",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Steps per log window (default: EFFICIENTLLM_LOG_INTERVAL, else 10).",
-)
+@_log_interval_option
 @click.option("--json", "json_path", type=click.Path(path_type=Path), help="Write the summary as JSON.")
 @click.option(
     "--csv", "csv_path", type=click.Path(path_type=Path), help="Write the summary as CSV (one row per figure)."
@@ -130,7 +134,7 @@ def main() -> None:
     type=click.FloatRange(min=0, min_open=True),
     help="Seconds between samples beyond which a gap is not bridged (default: 5 poll intervals, at least 1 s).",
 )
-@click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors (outputs are still written).")
+@_quiet_option
 @_one_line_errors
 def analyze(
     run_dir: Path,
@@ -194,13 +198,8 @@ def analyze(
     type=click.Path(path_type=Path),
     help="Write a comparison page: the table and the runs' timelines aligned at their first train step.",
 )
-@click.option(
-    "--log-interval",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Steps per log window (default: EFFICIENTLLM_LOG_INTERVAL, else 10).",
-)
-@click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors (outputs are still written).")
+@_log_interval_option
+@_quiet_option
 @_one_line_errors
 def compare(
     run_dirs: tuple[Path, ...],
