@@ -65,7 +65,9 @@ _log_interval_option = click.option(
     default=None,
     help="Steps per log window (default: EFFICIENTLLM_LOG_INTERVAL, else 10).",
 )
-_quiet_option = click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors (outputs are still written).")
+_quiet_option = click.option(
+    "-q", "--quiet", is_flag=True, help="Print nothing but errors (outputs are still written)."
+)
 
 
 @contextlib.contextmanager
