@@ -56,8 +56,8 @@ class TokenTally:
     """Samples and non-padding tokens of one optimizer step's micro-batches.
 
     Counts of tensors already on the GPU stay there until the step ends, so counting adds no
-    synchronisation of its own; they are then copied to the host asynchronously and read once
-    their copy has landed (see :meth:`ready`), or read directly after a ``cuda.synchronize()``.
+    synchronisation of its own; :meth:`start_host_copy` then copies them to the host
+    asynchronously, and they are read once their copy has landed (see :meth:`ready`).
     """
 
     def __init__(self) -> None:
@@ -98,8 +98,8 @@ class TokenTally:
             self._device_counts.append(count)
 
     def start_host_copy(self) -> None:
-        """Begin an asynchronous device-to-host copy of the pending counts."""
-        if not self._device_counts or self._host_copy is not None:
+        """Begin an asynchronous device-to-host copy of the counts (once, when the step has ended)."""
+        if not self._device_counts:
             return
         torch = sys.modules["torch"]
         total = torch.stack(self._device_counts).sum()
@@ -118,7 +118,7 @@ class TokenTally:
         """Total non-padding tokens (waits for the GPU if counts are still in flight)."""
         if not self.counted and not self._tokens_only:
             return None
-        tokens = self._tokens + sum(int(count) for count in self._device_counts)
+        tokens = self._tokens
         if self._host_copy is not None:
             self._copied.synchronize()
             tokens += int(self._host_copy)
