@@ -71,16 +71,18 @@ _quiet_option = click.option(
 
 
 @contextlib.contextmanager
-def _progress(trace: Any, quiet: bool) -> Iterator[None]:
-    """A progress bar for the reading done inside the block (on a terminal only; see analyzer.progress)."""
+def _progress(quiet: bool, *traces: Any) -> Iterator[None]:
+    """One progress bar for the reading of ``traces`` inside the block (on a terminal only; see analyzer.progress)."""
     from analyzer.progress import Progress
 
     bar = Progress(enabled=False if quiet else None)
-    trace.progress = bar.update if bar.enabled else None
+    for trace in traces:
+        trace.progress = bar.update if bar.enabled else None
     try:
         yield
     finally:
-        trace.progress = None
+        for trace in traces:
+            trace.progress = None
         bar.close()
 
 
@@ -162,7 +164,7 @@ def analyze(
     settings = AnalysisSettings.from_env(
         log_interval=log_interval, power_source=power_source, peak_tflops=peak_tflops, max_gap_s=max_gap
     )
-    with _progress(trace, quiet):
+    with _progress(quiet, trace):
         result = compute(trace, settings)
     if not quiet:
         click.echo(console.render(result))
@@ -177,7 +179,7 @@ def analyze(
         files.write_windows(result, windows_path)
         written.append(windows_path)
     if report_path is not None:
-        with _progress(trace, quiet):
+        with _progress(quiet, trace):
             written.append(report.write_report(trace, result, report_path))
     if tensorboard_dir is not None:
         if tensorboard_dir != _AUTO:
@@ -221,7 +223,7 @@ def compare(
     runs = []
     for run_dir in run_dirs:
         trace = open_run(run_dir)
-        with _progress(trace, quiet):
+        with _progress(quiet, trace):
             runs.append(comparison.Compared(trace, compute(trace, settings)))
     if not quiet:
         click.echo(comparison.console_table(runs))
@@ -231,9 +233,7 @@ def compare(
     if csv_path is not None:
         written.append(comparison.write_text(csv_path, comparison.csv_text(runs)))
     if html_path is not None:
-        with contextlib.ExitStack() as bars:
-            for run in runs:
-                bars.enter_context(_progress(run.trace, quiet))
+        with _progress(quiet, *(run.trace for run in runs)):
             written.append(comparison.write_text(html_path, comparison.comparison_html(runs)))
     if not quiet:
         for path in written:

@@ -23,7 +23,12 @@ def esc(value: Any) -> str:
     return html.escape("" if value is None else str(value), quote=True)
 
 
-def table(headers: Sequence[str], rows: Iterable[Sequence[Cell]], numeric: Iterable[int] = (), flags=None) -> str:
+def table(
+    headers: Sequence[str],
+    rows: Iterable[Sequence[Cell]],
+    numeric: Iterable[int] = (),
+    flags: Sequence[bool] | None = None,
+) -> str:
     """An HTML table; columns in ``numeric`` align right, rows whose flag is true are marked."""
     numeric = set(numeric)
     head = "".join(f"<th>{esc(header)}</th>" for header in headers)

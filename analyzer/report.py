@@ -96,7 +96,7 @@ def _histogram(latency_s: np.ndarray) -> dict[str, Any]:
     }
 
 
-def _payload(trace: Trace, result: RunMetrics, timeline: Timeline) -> dict[str, Any]:
+def _payload(result: RunMetrics, timeline: Timeline) -> dict[str, Any]:
     job = result.summaries["job"]
     origin = job.start_ns
     charts: dict[str, Any] = {}
@@ -325,7 +325,7 @@ def report_html(trace: Trace, result: RunMetrics) -> str:
     """The whole report page for one analysed run."""
     job = result.summaries["job"]
     timeline = build_timeline(trace, job.start_ns, job.end_ns, max_buckets_for(len(result.run.get("gpus") or [])))
-    payload = _payload(trace, result, timeline)
+    payload = _payload(result, timeline)
     return page(f"efftrace: {result.run.get('name')}", _body(trace, result, payload), payload)
 
 
