@@ -23,7 +23,6 @@ import pyarrow as pa
 from analyzer.loader import Trace, open_run
 from analyzer.metrics import GIB, AnalysisSettings, analyze
 from analyzer.result import RunMetrics
-from analyzer.steps import train_steps
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -105,22 +104,7 @@ class Run:
 
     def steps(self) -> pd.DataFrame:
         """One row per optimizer step, all ranks merged (latency, tokens, samples, loss)."""
-        steps = train_steps(self.trace.events())
-        frame = _pandas().DataFrame(
-            {
-                "step": steps.step,
-                "start_ns": steps.start_ns,
-                "end_ns": steps.end_ns,
-                "latency_s": steps.latency_s,
-                "ranks": steps.ranks,
-                "samples": steps.samples,
-                "tokens": steps.tokens,
-                "loss": steps.loss,
-                "end_skew_s": steps.end_skew_s,
-            }
-        )
-        frame["seconds"] = (frame["start_ns"] - self.origin_ns) / 1e9
-        return frame
+        return self._with_seconds(self.metrics.steps, "start_ns")
 
     def _with_seconds(self, table: pa.Table, time_column: str) -> pd.DataFrame:
         frame = table.to_pandas()

@@ -429,6 +429,9 @@ def step_table(steps: Steps) -> pa.Table:
             "end_ns": from_numpy(steps.end_ns.astype(np.int64)),
             "latency_s": from_numpy(steps.latency_s.astype(np.float64)),
             "ranks": from_numpy(steps.ranks.astype(np.int64)),
+            "samples": _column(steps.samples),
+            "tokens": _column(steps.tokens),
+            "loss": _column(steps.loss),
             "end_skew_s": _column(steps.end_skew_s),
         }
     )
