@@ -25,25 +25,44 @@ from recorder.messages import warn
 STATUS_INTERVAL_S = 2.0
 
 
-def last_step(run_dir: Path) -> int | None:
-    """The highest ``train_step`` any rank has flushed so far (a cut-off last batch is skipped)."""
-    highest = None
-    for path in run_dir.glob(f"{schema.EVENTS_PREFIX}*{schema.ARROW_SUFFIX}"):
+class FlushedSteps:
+    """The highest ``train_step`` any rank has flushed so far.
+
+    Each look reads only the record batches flushed since the last one: it remembers, per events
+    file, where its last whole batch ended, so a long run costs no more per look than a short one.
+    A batch cut off mid-write is read again, whole, at the next look.
+    """
+
+    def __init__(self, run_dir: Path) -> None:
+        self._run_dir = run_dir
+        self._read: dict[Path, tuple[int, int | None]] = {}  # file -> (end of its last whole batch, highest step)
+
+    def highest(self) -> int | None:
+        for path in self._run_dir.glob(f"{schema.EVENTS_PREFIX}*{schema.ARROW_SUFFIX}"):
+            self._read[path] = self._read_new(path, *self._read.get(path, (0, None)))
+        found = [step for _, step in self._read.values() if step is not None]
+        return max(found) if found else None
+
+    @staticmethod
+    def _read_new(path: Path, offset: int, highest: int | None) -> tuple[int, int | None]:
         try:
             with pa.OSFile(str(path)) as source:
                 reader = pa.ipc.open_stream(source)
+                if offset:
+                    source.seek(offset)
                 while True:
                     try:
                         batch = reader.read_next_batch()
                     except (StopIteration, pa.ArrowInvalid, OSError):
                         break
+                    offset = source.tell()
                     steps = batch.column("step").filter(pc.equal(batch.column("kind"), "train_step"))
                     found = pc.max(steps).as_py()
                     if found is not None and (highest is None or found > highest):
                         highest = found
         except (pa.ArrowInvalid, OSError):
-            continue  # not flushed yet, or being written: next time
-    return highest
+            pass  # not flushed yet, or being written: next time
+        return offset, highest
 
 
 def status_line(elapsed_s: float, step: int | None, power_w: float | None, gpus: int) -> str:
@@ -66,7 +85,7 @@ class LiveStatus(threading.Thread):
         every_s: float = STATUS_INTERVAL_S,
     ) -> None:
         super().__init__(name="efftrace-status", daemon=True)
-        self._run_dir = run_dir
+        self._steps = FlushedSteps(run_dir)
         self._power_w = power_w
         self._gpus = gpus
         self._stream = stream or sys.stderr
@@ -92,7 +111,7 @@ class LiveStatus(threading.Thread):
             self._stream.flush()
 
     def _show(self) -> None:
-        line = status_line(time.monotonic() - self._began, last_step(self._run_dir), self._power_w(), self._gpus)
+        line = status_line(time.monotonic() - self._began, self._steps.highest(), self._power_w(), self._gpus)
         if self._in_place:
             self._stream.write("\r" + line.ljust(self._width))
             self._width = len(line)

@@ -163,7 +163,7 @@ def test_status_prints_a_live_line_only_when_asked(tmp_path):
 
 
 def test_status_line_reads_flushed_steps_and_the_power_now(tmp_path):
-    from recorder.live_status import LiveStatus, last_step
+    from recorder.live_status import FlushedSteps, LiveStatus
     from tests.trace_builder import TraceBuilder
 
     builder = TraceBuilder(tmp_path / "run")
@@ -171,10 +171,34 @@ def test_status_line_reads_flushed_steps_and_the_power_now(tmp_path):
         builder.step(0, step, float(step), step + 0.5)
         builder.step(1, step, float(step), step + 0.5)
     run_dir = builder.write(end_s=10)
-    assert last_step(run_dir) == 5
+    assert FlushedSteps(run_dir).highest() == 5
     screen = io.StringIO()
     live = LiveStatus(run_dir, lambda: 1234.4, 2, stream=screen, every_s=0.05)
     live.start()
     time.sleep(0.3)
     live.stop()
     assert "step 5 · 1,234 W now (2 GPUs)" in screen.getvalue().splitlines()[0]
+
+
+def test_flushed_steps_reads_only_what_was_flushed_since_its_last_look(tmp_path):
+    from recorder.events import EventLog
+    from recorder.live_status import FlushedSteps
+
+    log = EventLog(tmp_path, rank=0, history_size=1000)
+    steps = FlushedSteps(tmp_path)
+    assert steps.highest() is None
+    for step in range(1, 4):
+        log.write("train_step", step, step + 1, step=step)
+    log.flush()
+    assert steps.highest() == 3
+    (path,) = steps._read
+    first_offset = steps._read[path][0]
+    for step in range(4, 9):
+        log.write("train_step", step, step + 1, step=step)
+    log.write("eval", 9, 10)
+    log.flush()
+    assert steps.highest() == 8 and steps._read[path][0] > first_offset
+    with path.open("ab") as handle:  # a batch cut off mid-write: not counted, and not in the way
+        handle.write(b"\xff\xff\xff\xff\x10\x00")
+    assert steps.highest() == 8
+    log.close()
