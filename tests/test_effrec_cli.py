@@ -97,9 +97,11 @@ def test_sigterm_is_forwarded_and_the_run_marked_killed(tmp_path):
 
 
 def test_sigint_from_a_script_reaches_the_command(tmp_path):
+    # 'up' is printed inside the try: a SIGINT that lands between the print and the try would
+    # otherwise end the script with a bare traceback, a race a loaded machine does lose.
     script = (
-        "import time\nprint('up', flush=True)\n"
-        "try:\n    time.sleep(60)\n"
+        "import time\n"
+        "try:\n    print('up', flush=True)\n    time.sleep(60)\n"
         "except KeyboardInterrupt:\n    print('interrupted', flush=True)\n    raise SystemExit(130)"
     )
     process = subprocess.Popen(
@@ -111,8 +113,8 @@ def test_sigint_from_a_script_reaches_the_command(tmp_path):
     )
     assert process.stdout.readline().strip() == "up"
     process.send_signal(signal.SIGINT)
-    out, _ = process.communicate(timeout=30)
-    assert "interrupted" in out and process.returncode == 130
+    out, err = process.communicate(timeout=30)
+    assert "interrupted" in out and process.returncode == 130, err
     assert load_meta(only_run_dir(tmp_path))["status"] == "killed"
 
 
