@@ -50,14 +50,20 @@ class TimeGrid:
         self.end_point = int(np.searchsorted(points, self.times[-1], side="left"))
         inside = points[self.first_point : self.end_point]
         self.segment = np.clip(np.searchsorted(self.times, inside, side="right") - 1, 0, max(self.times.size - 2, 0))
+        self._sample_weights: dict[Interpolation, np.ndarray] = {}
         if self.times.size >= 2:
             self.into = np.clip(inside - self.times[self.segment], 0.0, None)
             span = spans[self.segment]
             self.fraction = np.divide(self.into, span, out=np.zeros(span.size), where=span > 0)
             self.taken = self.bridged[self.segment]
+            # the weight of the segment before each edge's segment (none before the first)
+            self.weight_before = np.where(self.segment > 0, self.weights[np.maximum(self.segment - 1, 0)], 0.0)
             if self.segment.size:
-                distinct, self._segment_rank = np.unique(self.segment, return_inverse=True)
-                self._piece_starts = np.minimum(np.concatenate(([0], distinct)), spans.size - 1)
+                # edges are sorted, so their segments are too: runs of equal segments, found by one diff
+                new_run = np.concatenate(([True], self.segment[1:] != self.segment[:-1]))
+                distinct = self.segment[new_run]
+                self._segment_rank = np.cumsum(new_run) - 1
+                self._run_starts = np.concatenate(([0], distinct))
                 self._first_segment_empty = bool(distinct[0] == 0)
             covered_before, _ = self.sum_before(self.weights)
             self.covered_at = covered_before + np.where(self.taken, self.into, 0.0)
@@ -66,16 +72,35 @@ class TimeGrid:
     def size(self) -> int:
         return int(self.times.size)
 
+    def sample_weights(self, interpolation: Interpolation) -> np.ndarray:
+        """Each sample's weight in the integral, so that a chunk's integral is ``values @ weights``.
+
+        Trapezoid: half of each segment goes to each of its two samples; backward: a segment goes
+        to the sample that ends it. Integrating then costs one multiply per value read (converted
+        from the column's own type on the way), not a pass to build segment pieces first.
+        """
+        if interpolation not in self._sample_weights:
+            weights = np.zeros(self.size)
+            if interpolation == "linear":
+                weights[:-1] = self.weights
+                weights[1:] += self.weights
+                weights *= 0.5
+            else:
+                weights[1:] = self.weights
+            self._sample_weights[interpolation] = weights
+        return self._sample_weights[interpolation]
+
     def sum_before(self, pieces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Sum of ``pieces[..., :s]`` for the segment s of each edge inside the chunk, and of all pieces.
 
         One ``np.add.reduceat`` pass over the pieces between consecutive distinct segments (the
         last run reaching to the end gives the total for free): a vectorised add, several times
-        faster than a running ``cumsum`` of every piece. The last axis runs over segments.
+        faster than a running ``cumsum`` of every piece. The last axis runs over segments or
+        samples; either way index s is the first one not summed.
         """
         if self.segment.size == 0:
             return np.zeros((*pieces.shape[:-1], 0)), pieces.sum(axis=-1)
-        sums = np.add.reduceat(pieces, self._piece_starts, axis=-1)
+        sums = np.add.reduceat(pieces, self._run_starts, axis=-1)
         if self._first_segment_empty:
             sums[..., 0] = 0.0  # reduceat gives pieces[0] for an empty [0, 0) slice
         running = np.cumsum(sums, axis=-1)
@@ -156,40 +181,39 @@ class RunningIntegral:
     ) -> None:
         """Feed each integral its samples (taken at the grid's times, no NaN), all as one 2-D block.
 
-        Every integral must :meth:`accepts` the grid and share one interpolation.
+        Every integral must :meth:`accepts` the grid and share one interpolation. ``samples`` may
+        be views of any numeric type (a strided column of one GPU): they are read, converted to
+        float64 on the way, once.
         """
         interpolation = integrals[0].interpolation
-        values = scratch.take("values", len(integrals), grid.size)
         carried = 0 if grid.carry_time is None else 1
-        if carried:
-            values[:, 0] = [integral._last_value for integral in integrals]
-        for row, column in enumerate(samples):
-            values[row, carried:] = column
         if grid.size >= 2:
-            pieces = _pieces(interpolation, grid, values, scratch.take("pieces", len(integrals), grid.size - 1))
             if interpolation == "increase":
-                went_back = pieces < 0
-                if went_back.any():
-                    for row, integral in enumerate(integrals):
-                        integral.resets += int(np.count_nonzero(went_back[row]))
-                    pieces[went_back] = 0.0
-            scale = 0.5 if interpolation == "linear" else 1.0
-            before, totals = grid.sum_before(pieces)
-            totals *= scale
+                before, totals = _counter_increase(integrals, grid, samples, scratch)
+            else:
+                weights = grid.sample_weights(interpolation)
+                products = scratch.take("products", len(integrals), grid.size)
+                for row, (integral, column) in enumerate(zip(integrals, samples, strict=True)):
+                    if carried:
+                        products[row, 0] = integral._last_value * weights[0]
+                    np.multiply(column, weights[carried:], out=products[row, carried:])
+                before, totals = grid.sum_before(products)
             if grid.end_point > grid.first_point:
-                partial = np.where(grid.taken, _partial(interpolation, values, grid), 0.0)
                 at = slice(grid.first_point, grid.end_point)
-                for row, integral in enumerate(integrals):
-                    integral.integral_at[at] = integral._integral + scale * before[row] + partial[row]
+                for row, (integral, column) in enumerate(zip(integrals, samples, strict=True)):
+                    preceding = _values_at(column, grid.segment, carried, integral._last_value)
+                    following = _values_at(column, grid.segment + 1, carried, integral._last_value)
+                    up_to_edge = before[row] + _into_segment(interpolation, grid, preceding, following)
+                    integral.integral_at[at] = integral._integral + up_to_edge
                     integral.covered_at[at] = integral._covered + grid.covered_at
             for row, integral in enumerate(integrals):
                 integral._integral += float(totals[row])
                 integral._covered += grid.covered
         last_time = float(grid.times[-1])
-        for row, integral in enumerate(integrals):
+        for integral, column in zip(integrals, samples, strict=True):
             integral._next_point = grid.end_point  # points before a lone first sample keep their zero
             integral.last_time = last_time
-            integral._last_value = float(values[row, -1])
+            integral._last_value = float(column[-1])
 
     def finish(self) -> tuple[np.ndarray, np.ndarray]:
         """Integral and covered time up to each point (points after the last sample get the total)."""
@@ -199,30 +223,51 @@ class RunningIntegral:
         return self.integral_at, self.covered_at
 
 
-def _pieces(interpolation: Interpolation, grid: TimeGrid, values: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """Each segment's contribution, before the rule's scale (½ for the trapezoid), written into ``out``."""
-    if interpolation == "linear":
-        np.add(values[:, :-1], values[:, 1:], out=out)
-        out *= grid.weights
-    elif interpolation == "backward":
-        np.multiply(values[:, 1:], grid.weights, out=out)
-    else:
-        np.subtract(values[:, 1:], values[:, :-1], out=out)
-        if not grid.all_bridged:
-            out *= grid.bridged
-    return out
+def _values_at(column: np.ndarray, indices: np.ndarray, carried: int, carry_value: float) -> np.ndarray:
+    """The signal's values at grid ``indices``, where index 0 is the carried sample when there is one."""
+    values = column[np.maximum(indices - carried, 0)].astype(np.float64)
+    if carried:
+        values[indices == 0] = carry_value
+    return values
 
 
-def _partial(interpolation: Interpolation, values: np.ndarray, grid: TimeGrid) -> np.ndarray:
-    """The integral from the start of each edge's segment to the edge itself (a row per signal)."""
-    following = values[:, grid.segment + 1]
-    if interpolation == "backward":
-        return following * grid.into
-    preceding = values[:, grid.segment]
-    rise = following - preceding
+def _into_segment(
+    interpolation: Interpolation, grid: TimeGrid, preceding: np.ndarray, following: np.ndarray
+) -> np.ndarray:
+    """What the sum up to each edge's segment leaves out: the segment itself up to the edge and,
+    for sample weights, the half (trapezoid) or whole (backward) of the segment before it that
+    was charged to the segment's first sample."""
     if interpolation == "increase":
-        return np.maximum(rise, 0.0) * grid.fraction
-    return grid.into * (preceding + 0.5 * rise * grid.fraction)
+        return np.where(grid.taken, np.maximum(following - preceding, 0.0) * grid.fraction, 0.0)
+    if interpolation == "backward":
+        return preceding * grid.weight_before + np.where(grid.taken, following * grid.into, 0.0)
+    into = grid.into * (preceding + 0.5 * (following - preceding) * grid.fraction)
+    return 0.5 * preceding * grid.weight_before + np.where(grid.taken, into, 0.0)
+
+
+def _counter_increase(
+    integrals: Sequence[RunningIntegral], grid: TimeGrid, samples: Sequence[np.ndarray], scratch: Scratch
+) -> tuple[np.ndarray, np.ndarray]:
+    """For cumulative counters: the increase up to each edge's segment and over the chunk.
+
+    A segment where the counter goes back (a driver reload restarted it) adds nothing and is
+    counted in ``resets``; a segment across a gap adds nothing either.
+    """
+    carried = 0 if grid.carry_time is None else 1
+    values = scratch.take("values", len(integrals), grid.size)
+    for row, (integral, column) in enumerate(zip(integrals, samples, strict=True)):
+        if carried:
+            values[row, 0] = integral._last_value
+        values[row, carried:] = column
+    pieces = np.subtract(values[:, 1:], values[:, :-1], out=scratch.take("pieces", len(integrals), grid.size - 1))
+    if not grid.all_bridged:
+        pieces *= grid.bridged
+    went_back = pieces < 0
+    if went_back.any():
+        for row, integral in enumerate(integrals):
+            integral.resets += int(np.count_nonzero(went_back[row]))
+        pieces[went_back] = 0.0
+    return grid.sum_before(pieces)
 
 
 def window_edges(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
