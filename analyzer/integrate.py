@@ -199,13 +199,15 @@ class RunningIntegral:
                     np.multiply(column, weights[carried:], out=products[row, carried:])
                 before, totals = grid.sum_before(products)
             if grid.end_point > grid.first_point:
+                preceding = _values_at(integrals, samples, grid, grid.segment, scratch.take("preceding", *before.shape))
+                following = _values_at(
+                    integrals, samples, grid, grid.segment + 1, scratch.take("following", *before.shape)
+                )
+                before += _into_segment(interpolation, grid, preceding, following)
                 at = slice(grid.first_point, grid.end_point)
-                for row, (integral, column) in enumerate(zip(integrals, samples, strict=True)):
-                    preceding = _values_at(column, grid.segment, carried, integral._last_value)
-                    following = _values_at(column, grid.segment + 1, carried, integral._last_value)
-                    up_to_edge = before[row] + _into_segment(interpolation, grid, preceding, following)
-                    integral.integral_at[at] = integral._integral + up_to_edge
-                    integral.covered_at[at] = integral._covered + grid.covered_at
+                for row, integral in enumerate(integrals):
+                    np.add(before[row], integral._integral, out=integral.integral_at[at])
+                    np.add(grid.covered_at, integral._covered, out=integral.covered_at[at])
             for row, integral in enumerate(integrals):
                 integral._integral += float(totals[row])
                 integral._covered += grid.covered
@@ -223,12 +225,24 @@ class RunningIntegral:
         return self.integral_at, self.covered_at
 
 
-def _values_at(column: np.ndarray, indices: np.ndarray, carried: int, carry_value: float) -> np.ndarray:
-    """The signal's values at grid ``indices``, where index 0 is the carried sample when there is one."""
-    values = column[np.maximum(indices - carried, 0)].astype(np.float64)
+def _values_at(
+    integrals: Sequence[RunningIntegral],
+    samples: Sequence[np.ndarray],
+    grid: TimeGrid,
+    indices: np.ndarray,
+    out: np.ndarray,
+) -> np.ndarray:
+    """Each signal's values at grid ``indices`` (a row per signal), where index 0 is the carried
+    sample when the grid has one."""
+    carried = 0 if grid.carry_time is None else 1
+    where = indices - carried if carried else indices
     if carried:
-        values[indices == 0] = carry_value
-    return values
+        np.maximum(where, 0, out=where)
+    for row, column in enumerate(samples):
+        out[row] = column[where]
+    if carried and indices[0] == 0:  # sorted: only leading edges can sit in the carried segment
+        out[:, indices == 0] = np.array([[integral._last_value] for integral in integrals])
+    return out
 
 
 def _into_segment(

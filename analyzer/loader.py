@@ -8,6 +8,7 @@ loss of the last, partial batch is noted, not raised.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 from collections.abc import Callable, Iterator
@@ -118,6 +119,13 @@ class Trace:
 
     def note(self, text: str) -> None:
         self._notes[text] = None
+
+    def unreported(self) -> Trace:
+        """The same files, read without notes or progress: for a look-ahead read on another
+        thread, whose findings the main read notes again, in a fixed order."""
+        twin = copy.copy(self)
+        twin._notes, twin.progress = {}, None
+        return twin
 
     @property
     def name(self) -> str:

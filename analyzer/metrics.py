@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -279,12 +280,16 @@ def _job_span(trace: Trace, steps: Steps, gens: Generations) -> tuple[int, float
 def analyze(trace: Trace, settings: AnalysisSettings | None = None) -> RunMetrics:
     """Compute every figure of the run; raises :class:`TraceError` when it has nothing to measure."""
     settings = settings or AnalysisSettings.from_env()
-    events = trace.events()
-    steps = train_steps(events)
-    gens = generations(events)
-    if steps.count == 0 and gens.count == 0:
-        where = trace.event_files[0].path if trace.event_files else trace.run_dir
-        raise TraceError(where, "no train steps or generate calls were recorded; nothing to measure")
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="efftrace-counter") as pool:
+        # decoding the counter's reading times (C++, GIL released) overlaps reading the events
+        readings_ahead = pool.submit(counter_reading_times, trace.unreported())
+        events = trace.events()
+        steps = train_steps(events)
+        gens = generations(events)
+        if steps.count == 0 and gens.count == 0:
+            where = trace.event_files[0].path if trace.event_files else trace.run_dir
+            raise TraceError(where, "no train steps or generate calls were recorded; nothing to measure")
+        readings = readings_ahead.result()
     logs = log_windows(steps, settings.log_interval)
     job_start, job_end = _job_span(trace, steps, gens)
     groups = _groups((job_start, job_end), steps, logs, gens)
@@ -294,7 +299,6 @@ def analyze(trace: Trace, settings: AnalysisSettings | None = None) -> RunMetric
     max_gap = settings.max_gap_s or max(5 * interval, 1.0)
     counter_gap = max(max_gap, 5 * float(sampling.get("energy_interval_s") or 1.0))
     origin = job_start
-    readings = counter_reading_times(trace)
     counter_hosts = sorted(readings)
     starts, ends = [groups.starts_ns], [groups.ends_ns]
     for host in counter_hosts:

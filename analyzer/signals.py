@@ -98,43 +98,59 @@ def _split_by_gpu(gpu: np.ndarray) -> Iterator[tuple[int, np.ndarray | slice]]:
         yield int(gpu[rows[0]]), rows
 
 
-def _present_rows(
-    values: np.ndarray, valid: np.ndarray | None, rows: np.ndarray | slice
-) -> tuple[np.ndarray | None, int]:
-    """Which of a GPU's rows hold a reading (None when all of them do), and how many non-null
-    readings were left out as impossible: NaN or negative (only float columns can hold either)."""
-    present = None if valid is None else valid[rows]
+def _possible_readings(values: np.ndarray, valid: np.ndarray | None) -> tuple[np.ndarray | None, int]:
+    """A whole column's rows that hold a reading (None when all do), and how many non-null readings
+    were left out as impossible: NaN or negative (only float columns can hold either)."""
     invalid = 0
+    present = valid
     if values.dtype.kind == "f":
-        column = values[rows]
-        possible = column >= 0  # False for NaN too
+        possible = values >= 0  # False for NaN too
         if not possible.all():
-            invalid = int(np.count_nonzero(~possible if present is None else present & ~possible))
-            present = possible if present is None else present & possible
+            invalid = int(np.count_nonzero(~possible if valid is None else valid & ~possible))
+            present = possible if valid is None else valid & possible
     if present is not None and present.all():
         return None, invalid
     return present, invalid
 
 
 def _group_by_present_rows(
-    signals: list[Signal], columns: dict[str, tuple[np.ndarray, np.ndarray | None]], rows: np.ndarray | slice
+    signals: list[Signal], columns: dict[str, tuple[np.ndarray, np.ndarray | None]]
 ) -> tuple[list[tuple[np.ndarray | None, list[Signal]]], int]:
     """Signals read on the same polls (the same rows present) with the same interpolation, together.
 
     The sampler reads some fields only every few polls (GPM, temperature, the energy counter), so
-    a GPU's signals fall on a few sample grids; each grid is then built once, not once per signal.
-    Also returns how many impossible readings were left out.
+    a chunk's signals fall on a few sample grids; each grid is then built once per GPU, not once
+    per signal. Also returns how many impossible readings were left out.
     """
-    groups: dict[tuple[Interpolation, bytes | None], list[Signal]] = {}
-    masks: dict[bytes | None, np.ndarray | None] = {None: None}
+    groups: list[tuple[Interpolation, np.ndarray | None, list[Signal]]] = []
     invalid = 0
     for signal in signals:
-        present, left_out = _present_rows(*columns[signal.name], rows)
+        present, left_out = _possible_readings(*columns[signal.name])
         invalid += left_out
-        pattern = None if present is None else present.tobytes()
-        masks.setdefault(pattern, present)
-        groups.setdefault((signal.interpolation, pattern), []).append(signal)
-    return [(masks[pattern], together) for (_, pattern), together in groups.items()], invalid
+        for interpolation, rows, together in groups:
+            same_rows = rows is None if present is None else rows is not None and np.array_equal(rows, present)
+            if interpolation == signal.interpolation and same_rows:
+                together.append(signal)
+                break
+        else:
+            groups.append((signal.interpolation, present, [signal]))
+    return [(present, together) for _, present, together in groups], invalid
+
+
+def _rows_read(present: np.ndarray | None, rows: np.ndarray | slice) -> np.ndarray | slice | None:
+    """Which of one GPU's ``rows`` hold a reading: None for all of them, a slice when they are
+    evenly spaced (a field read every few polls: a view of the column, no copy), else their indices."""
+    if present is None:
+        return None
+    mine = present[rows]
+    where = np.flatnonzero(mine)
+    if where.size == mine.size:
+        return None
+    if where.size >= 2:
+        step = int(where[1] - where[0])
+        if int(where[-1] - where[0]) == step * (where.size - 1) and bool(np.all(np.diff(where) == step)):
+            return slice(int(where[0]), int(where[-1]) + 1, step)
+    return where
 
 
 def _chunks(batches: Iterator[tuple[str, pa.RecordBatch]], rows: int) -> Iterator[tuple[str, pa.Table]]:
@@ -178,18 +194,17 @@ def integrate_signals(
 
     def feed(table: pa.Table, host: str, signals: list[Signal]) -> int:
         """Integrate one chunk; returns how many impossible readings it left out."""
-        invalid = 0
         time_ns = to_numpy(table.column("time_ns"))
         gpu = to_numpy(table.column("gpu"))
         # a null is a missing sample, never zero: its value is read only where valid
         columns = {signal.name: values_and_validity(table.column(signal.column)) for signal in signals}
+        grouped, invalid = _group_by_present_rows(signals, columns)
         for index, rows in _split_by_gpu(gpu):
             key = (host, index)
             gpu_times = (time_ns[rows] - origin_ns) / 1e9
-            grouped, left_out = _group_by_present_rows(signals, columns, rows)
-            invalid += left_out
             for present, together in grouped:
-                times = gpu_times if present is None else gpu_times[present]
+                read = _rows_read(present, rows)
+                times = gpu_times if read is None else gpu_times[read]
                 if times.size == 0:
                     continue
                 integrals = [integrator(key, signal) for signal in together]
@@ -197,7 +212,7 @@ def integrate_signals(
                 on_grid, samples = [], []
                 for signal, integral in zip(together, integrals, strict=True):
                     values = columns[signal.name][0][rows]
-                    values = values if present is None else values[present]
+                    values = values if read is None else values[read]
                     counts[key][signal.name] += times.size
                     if integral.accepts(grid):
                         on_grid.append(integral)

@@ -75,16 +75,23 @@ def _kind_is(events: pa.Table, kind: str) -> pa.ChunkedArray:
     return pc.equal(events.column("kind"), to_arrow([kind], pa.string())[0])
 
 
+def _rows_where(table: pa.Table, keep: pa.ChunkedArray | pa.Array) -> pa.Table:
+    """``table.filter(keep)``, or the table itself when every row is kept: a filter copies every
+    column, and a run's events are commonly all train steps, all numbered, already in order."""
+    return table if pc.all(keep, skip_nulls=False).as_py() is True else table.filter(keep)
+
+
 def train_steps(events: pa.Table) -> Steps:
     """Merge the ``train_step`` events of every rank into one row per step."""
-    table = events.filter(_kind_is(events, "train_step"))
-    table = table.filter(pc.is_valid(table.column("step")))
+    table = _rows_where(events, _kind_is(events, "train_step"))
+    table = _rows_where(table, pc.is_valid(table.column("step")))
     forwards = _column(table, "end_ns", np.int64) >= _column(table, "start_ns", np.int64)
     backwards = int(forwards.size - np.count_nonzero(forwards))
     if backwards:
         table = table.filter(from_numpy(forwards))
     order = np.lexsort((_column(table, "rank", np.int64), _column(table, "step", np.int64)))
-    table = table.take(from_numpy(order))
+    if np.any(order != np.arange(order.size)):
+        table = table.take(from_numpy(order))
     step = _column(table, "step", np.int64)
     rank = _column(table, "rank", np.int64)
     start = _column(table, "start_ns", np.int64)
