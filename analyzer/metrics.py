@@ -306,7 +306,7 @@ def analyze(trace: Trace, settings: AnalysisSettings | None = None) -> RunMetric
         starts.append(narrowed[0])
         ends.append(narrowed[1])
     starts_s, ends_s = (np.concatenate(starts) - origin) / NS, (np.concatenate(ends) - origin) / NS
-    integrals = integrate_signals(trace, starts_s, ends_s, origin, max_gap, counter_gap)
+    integrals = integrate_signals(trace, starts_s, ends_s, origin, max_gap, counter_gap, groups.starts_ns.size)
     if math.isinf(job_end):
         last = integrals.last_sample_s
         last_event = max([float(a.max()) for a in (steps.end_ns, gens.end_ns) if a.size] or [origin])

@@ -32,6 +32,7 @@ class Signal:
     interpolation: Interpolation
     source: str  # what the figure is read from, as users see it
     buffer: bool = False  # from the driver power buffer file rather than the GPU poll
+    checked: bool = False  # compared with the energy counter, so also integrated over the spans between its readings
 
 
 SIGNALS = (
@@ -43,10 +44,25 @@ SIGNALS = (
     Signal("gpm_dram", "gpm_dram_bw_pct", "backward", "GPM DRAM bandwidth"),
     Signal("sm_clock", "sm_clock_mhz", "linear", "NVML SM clock"),
     Signal("temperature", "temperature_c", "linear", "NVML temperature"),
-    Signal("power_instant", "power_instant_mw", "linear", "NVML instant power (field POWER_INSTANT)"),
-    Signal("power_average", "power_avg_mw", "linear", "NVML 1-s averaged power (nvmlDeviceGetPowerUsage)"),
-    Signal("energy_counter", "energy_mj", "increase", "NVML energy counter (nvmlDeviceGetTotalEnergyConsumption)"),
-    Signal("power_buffer", "power_mw", "linear", "NVML driver power buffer (nvmlDeviceGetSamples)", buffer=True),
+    Signal("power_instant", "power_instant_mw", "linear", "NVML instant power (field POWER_INSTANT)", checked=True),
+    Signal(
+        "power_average", "power_avg_mw", "linear", "NVML 1-s averaged power (nvmlDeviceGetPowerUsage)", checked=True
+    ),
+    Signal(
+        "energy_counter",
+        "energy_mj",
+        "increase",
+        "NVML energy counter (nvmlDeviceGetTotalEnergyConsumption)",
+        checked=True,
+    ),
+    Signal(
+        "power_buffer",
+        "power_mw",
+        "linear",
+        "NVML driver power buffer (nvmlDeviceGetSamples)",
+        buffer=True,
+        checked=True,
+    ),
 )
 SIGNAL_BY_NAME = {signal.name: signal for signal in SIGNALS}
 
@@ -56,7 +72,8 @@ class SignalIntegrals:
     """For each (GPU, signal): the integral over every window and the seconds of it covered by samples.
 
     Integrals are in the column's own unit times seconds (mW·s, bytes·s, %·s; for the energy
-    counter, its increase in mJ). ``windows`` of the arrays follow the order the windows were given.
+    counter, its increase in mJ). The arrays follow the order the windows were given; signals
+    not ``checked`` against the counter have only the windows every signal is integrated over.
     """
 
     integral: dict[GpuKey, dict[str, np.ndarray]]
@@ -116,24 +133,26 @@ def _possible_readings(values: np.ndarray, valid: np.ndarray | None) -> tuple[np
 def _group_by_present_rows(
     signals: list[Signal], columns: dict[str, tuple[np.ndarray, np.ndarray | None]]
 ) -> tuple[list[tuple[np.ndarray | None, list[Signal]]], int]:
-    """Signals read on the same polls (the same rows present) with the same interpolation, together.
+    """Signals read on the same polls (the same rows present) with the same interpolation and
+    edges, together.
 
     The sampler reads some fields only every few polls (GPM, temperature, the energy counter), so
     a chunk's signals fall on a few sample grids; each grid is then built once per GPU, not once
     per signal. Also returns how many impossible readings were left out.
     """
-    groups: list[tuple[Interpolation, np.ndarray | None, list[Signal]]] = []
+    groups: list[tuple[tuple[Interpolation, bool], np.ndarray | None, list[Signal]]] = []
     invalid = 0
     for signal in signals:
         present, left_out = _possible_readings(*columns[signal.name])
         invalid += left_out
-        for interpolation, rows, together in groups:
+        kind = (signal.interpolation, signal.checked)  # checked signals have more edges: a grid of their own
+        for group_kind, rows, together in groups:
             same_rows = rows is None if present is None else rows is not None and np.array_equal(rows, present)
-            if interpolation == signal.interpolation and same_rows:
+            if group_kind == kind and same_rows:
                 together.append(signal)
                 break
         else:
-            groups.append((signal.interpolation, present, [signal]))
+            groups.append((kind, present, [signal]))
     return [(present, together) for _, present, together in groups], invalid
 
 
@@ -177,9 +196,21 @@ def integrate_signals(
     origin_ns: int,
     max_gap_s: float,
     counter_max_gap_s: float,
+    shared_windows: int | None = None,
 ) -> SignalIntegrals:
-    """Integrate every signal of every GPU over the windows ``[starts_s, ends_s]`` (seconds from ``origin_ns``)."""
-    edges, start_at, end_at = window_edges(np.asarray(starts_s, float), np.asarray(ends_s, float))
+    """Integrate every signal of every GPU over the windows ``[starts_s, ends_s]`` (seconds from ``origin_ns``).
+
+    Only the first ``shared_windows`` windows (all by default) are integrated for every signal;
+    the rest, the spans between the energy counter's readings, only for the signals ``checked``
+    against it. Each window's two edges cost work in every signal, so the other seven signals
+    are spared the cross-check's edges.
+    """
+    starts_s, ends_s = np.asarray(starts_s, float), np.asarray(ends_s, float)
+    shared = starts_s.size if shared_windows is None else shared_windows
+    edges_of = {
+        True: window_edges(starts_s, ends_s),
+        False: window_edges(starts_s[:shared], ends_s[:shared]),
+    }
     running: dict[GpuKey, dict[str, RunningIntegral]] = {}
     counts: dict[GpuKey, dict[str, int]] = {}
     scratch = Scratch()
@@ -188,7 +219,7 @@ def integrate_signals(
         per_signal = running.setdefault(key, {})
         if signal.name not in per_signal:
             gap = counter_max_gap_s if signal.interpolation == "increase" else max_gap_s
-            per_signal[signal.name] = RunningIntegral(edges, gap, signal.interpolation)
+            per_signal[signal.name] = RunningIntegral(edges_of[signal.checked][0], gap, signal.interpolation)
             counts.setdefault(key, {})[signal.name] = 0
         return per_signal[signal.name]
 
@@ -208,7 +239,7 @@ def integrate_signals(
                 if times.size == 0:
                     continue
                 integrals = [integrator(key, signal) for signal in together]
-                grid = TimeGrid(edges, integrals[0].last_time, times, integrals[0].max_gap)
+                grid = TimeGrid(integrals[0].points, integrals[0].last_time, times, integrals[0].max_gap)
                 on_grid, samples = [], []
                 for signal, integral in zip(together, integrals, strict=True):
                     values = columns[signal.name][0][rows]
@@ -239,6 +270,7 @@ def integrate_signals(
     for key, per_signal in running.items():
         integral[key], covered[key] = {}, {}
         for name, running_integral in per_signal.items():
+            _, start_at, end_at = edges_of[SIGNAL_BY_NAME[name].checked]
             at, covered_at = running_integral.finish()
             integral[key][name] = at[end_at] - at[start_at]
             covered[key][name] = covered_at[end_at] - covered_at[start_at]
