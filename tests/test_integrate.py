@@ -64,3 +64,42 @@ def test_missing_values_are_skipped_and_backwards_samples_dropped():
     assert running.dropped == 1
     assert integral[1] - integral[0] == pytest.approx(3.0)
     assert covered[1] - covered[0] == pytest.approx(3.0)
+
+
+def _segment_by_segment(
+    times: np.ndarray, values: np.ndarray, start: float, end: float, max_gap: float, interpolation: str
+) -> tuple[float, float]:
+    """The definition, one segment at a time: the part of each bridged segment inside the window."""
+    total = covered = 0.0
+    for t0, t1, v0, v1 in zip(times[:-1], times[1:], values[:-1], values[1:], strict=True):
+        a, b = max(t0, start), min(t1, end)
+        if t1 - t0 > max_gap or b <= a:
+            continue
+        covered += b - a
+        if interpolation == "linear":
+            slope = (v1 - v0) / (t1 - t0)
+            total += (v0 + slope * ((a + b) / 2 - t0)) * (b - a)
+        elif interpolation == "backward":
+            total += v1 * (b - a)
+        else:
+            total += max(v1 - v0, 0.0) * (b - a) / (t1 - t0)
+    return total, covered
+
+
+@settings(max_examples=300, deadline=None)
+@given(times_strategy, st.data(), st.sampled_from(["linear", "backward", "increase"]))
+def test_chunked_integrals_equal_the_definition(times, data, interpolation):
+    values = np.array(data.draw(st.lists(st.floats(0, 1e3), min_size=times.size, max_size=times.size)))
+    max_gap = data.draw(st.floats(0.5, 20))
+    starts = np.array(data.draw(st.lists(st.floats(-5, 105), min_size=1, max_size=8)))
+    ends = starts + np.array(data.draw(st.lists(st.floats(0, 50), min_size=starts.size, max_size=starts.size)))
+    cuts = sorted(data.draw(st.lists(st.integers(0, times.size), max_size=5)))
+    edges, start_at, end_at = window_edges(starts, ends)
+    running = RunningIntegral(edges, max_gap, interpolation)
+    for chunk_times, chunk_values in zip(np.split(times, cuts), np.split(values, cuts), strict=True):
+        running.add(chunk_times, chunk_values)
+    integral, covered = running.finish()
+    for window, (start, end) in enumerate(zip(starts, ends, strict=True)):
+        total, seconds = _segment_by_segment(times, values, start, end, max_gap, interpolation)
+        assert integral[end_at[window]] - integral[start_at[window]] == pytest.approx(total, abs=1e-6, rel=1e-9)
+        assert covered[end_at[window]] - covered[start_at[window]] == pytest.approx(seconds, abs=1e-9)

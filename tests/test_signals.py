@@ -1,0 +1,94 @@
+"""The one pass over a trace that integrates every signal of every GPU equals integrating each
+signal alone with the plain one-call form, whatever path the pass takes: fields read every poll,
+every few polls (strided views), at irregular polls (index lists), impossible readings, gaps,
+chunks that cut between polls, and windows that only the signals checked against the counter get.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from analyzer.integrate import window_integrals
+from analyzer.loader import Trace
+from analyzer.signals import SIGNAL_BY_NAME, integrate_signals
+from recorder import schema
+from tests.trace_builder import T0_NS, TraceBuilder, ns
+
+POLLS = 3000
+MAX_GAP_S, COUNTER_GAP_S = 1.0, 10.0
+
+
+def _gpu_columns(rng: np.random.Generator, polls: np.ndarray) -> dict[str, np.ndarray]:
+    """One GPU's columns as the sampler leaves them: NaN where a field was not read on a poll."""
+    every_2nd, every_5th = polls % 2 == 0, polls % 5 == 0
+    energy_read = np.zeros(polls.size, dtype=bool)
+    energy_read[np.cumsum(rng.integers(17, 23, polls.size // 17))[: polls.size // 23]] = True  # irregular
+    energy = np.cumsum(rng.uniform(0, 40_000, polls.size))
+    energy[polls.size // 2 :] -= energy[polls.size // 2] - 5_000  # a driver reload restarts the counter
+    # the builder writes a float NaN as a value, not a null: the analyzer leaves it out as impossible
+    gpm_sm = np.where(every_2nd, rng.uniform(0, 100, polls.size), np.nan)  # evenly spaced: a strided view
+    gpm_tensor = np.where(every_2nd, rng.uniform(0, 100, polls.size), np.nan)
+    gpm_tensor[[10, 400]] = -3.0  # read on a GPM poll but impossible: uneven rows, an index list
+    return {
+        "power_instant_mw": rng.integers(50_000, 700_000, polls.size).astype(np.float64),
+        "power_avg_mw": rng.integers(50_000, 700_000, polls.size).astype(np.float64),
+        "mem_used_bytes": rng.integers(1 << 30, 60 << 30, polls.size).astype(np.float64),
+        "util_gpu_pct": rng.integers(0, 101, polls.size).astype(np.float64),
+        "gpm_sm_activity_pct": gpm_sm,
+        "gpm_tensor_activity_pct": gpm_tensor,
+        "temperature_c": np.where(every_5th, rng.integers(30, 80, polls.size), np.nan),
+        "energy_mj": np.where(energy_read, np.round(energy), np.nan),
+    }
+
+
+@pytest.mark.parametrize("batch_rows", [997, 50_000])
+def test_one_pass_equals_each_signal_integrated_alone(tmp_path, batch_rows):
+    rng = np.random.default_rng(7)
+    builder = TraceBuilder(tmp_path / "run", batch_rows=batch_rows)
+    polls = np.arange(POLLS)
+    expected: dict[tuple[int, str], tuple[np.ndarray, np.ndarray]] = {}
+    for gpu in range(3):
+        builder.gpu(gpu)
+        seconds = polls * 0.1 + gpu * 0.003 + rng.uniform(0, 0.002, POLLS)  # each GPU read a little later
+        seconds[POLLS // 3 :] += 4.0  # the sampler stalled: a gap no signal bridges
+        columns = _gpu_columns(rng, polls)
+        builder.gpu_samples(gpu, seconds, **columns)
+        for name, values in columns.items():
+            expected[gpu, name] = (seconds, values)
+    buffer_seconds = np.arange(0, POLLS * 0.1, 0.02)
+    buffer_power = rng.integers(50_000, 700_000, buffer_seconds.size).astype(np.float64)
+    builder.power_samples(0, buffer_seconds, buffer_power)
+    run = builder.write(end_s=POLLS * 0.1 + 5)
+
+    starts = np.sort(rng.uniform(-5, POLLS * 0.1 + 5, 40))
+    ends = starts + rng.uniform(0, 60, starts.size)
+    shared = 25  # the last 15 windows are for the signals checked against the counter only
+    integrals = integrate_signals(Trace(run), starts, ends, T0_NS, MAX_GAP_S, COUNTER_GAP_S, shared)
+
+    floats = [values for (_, column), (_, values) in expected.items() if column.startswith("gpm_")]
+    assert integrals.invalid == sum(int(np.count_nonzero(~(values >= 0))) for values in floats)
+    for (gpu, column), (seconds, values) in expected.items():
+        signal = next(s for s in SIGNAL_BY_NAME.values() if s.column == column)
+        read = values >= 0  # not NaN, not negative
+        stored = (
+            np.where(read, values, 0)
+            .astype(schema.GPU_SAMPLES_SCHEMA.field(column).type.to_pandas_dtype())
+            .astype(np.float64)
+        )
+        times = (ns(seconds[read]) - T0_NS) / 1e9
+        gap = COUNTER_GAP_S if signal.interpolation == "increase" else MAX_GAP_S
+        count = starts.size if signal.checked else shared
+        want, want_covered = window_integrals(
+            times, stored[read], starts[:count], ends[:count], gap, signal.interpolation
+        )
+        got = integrals.integral[("node", gpu)][signal.name]
+        assert got.size == count, signal.name
+        np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-6, err_msg=signal.name)
+        np.testing.assert_allclose(
+            integrals.covered[("node", gpu)][signal.name], want_covered, atol=1e-9, err_msg=signal.name
+        )
+        assert integrals.samples[("node", gpu)][signal.name] == np.count_nonzero(read)
+    assert integrals.counter_resets == 3
+    buffer, _ = window_integrals((ns(buffer_seconds) - T0_NS) / 1e9, buffer_power, starts, ends, MAX_GAP_S)
+    np.testing.assert_allclose(integrals.integral[("node", 0)]["power_buffer"], buffer, rtol=1e-9)
