@@ -1,6 +1,7 @@
 """How fast effanalyze is on a day of 8 GPUs at 10 Hz, side by side with a plain pandas version.
 
     python bench/analyzer_speed.py [--hours 24] [--gpus 8] [--steps 100000] [--repeat 5] [--workdir DIR]
+                                   [--baseline CHECKOUT]
 
 Writes a synthetic trace as effrec writes it (zstd Arrow streams in 64k-row batches; GPU poll
 at 10 Hz with effrec's rationed reads: the energy counter every 20th poll, GPM every 2nd,
@@ -9,13 +10,17 @@ its own: the full analysis (``analyzer.analyze`` with 10-step log windows, i.e. 
 ``--repeat`` times, the median reported, as a shared 2-core machine varies by ±15 % from run to
 run), and a straightforward pandas implementation of the same power and memory means per
 (GPU, log window) with ``groupby`` and ``np.trapezoid``. Prints one Markdown table row per
-implementation and the ratio.
+implementation and the ratio. With ``--baseline`` (another checkout of efftrace, e.g. a ``git
+worktree`` of an older commit), that checkout's analyzer runs alternately with this one, each
+in a fresh process, and the two medians and their ratio are printed too: the shared machine's
+speed drifts over minutes, so only runs interleaved like this compare two versions fairly.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -28,6 +33,7 @@ import pyarrow as pa
 
 from recorder import schema
 
+REPO = Path(__file__).resolve().parent.parent
 T0_NS = 1_800_000_000 * 1_000_000_000
 BATCH_ROWS = 65_536
 # effrec's rationed reads at its default 0.1-s poll (recorder/config.py): energy counter, GPM, temperature
@@ -149,14 +155,21 @@ def run_pandas(run_dir: Path) -> dict:
     return {"seconds": elapsed, "windows": len(per_window), "aec_first": float(per_window["aec_watts"].iloc[0])}
 
 
-def _child(kind: str, run_dir: Path) -> dict:
+def _child(kind: str, run_dir: Path, checkout: Path = REPO) -> dict:
+    """One measured run in a fresh process, importing the analyzer of ``checkout``."""
     output = subprocess.run(
-        [sys.executable, __file__, "--child", kind, "--workdir", str(run_dir)],
+        [sys.executable, str(checkout / "bench" / "analyzer_speed.py"), "--child", kind, "--workdir", str(run_dir)],
         capture_output=True,
         text=True,
         check=True,
+        env={**os.environ, "PYTHONPATH": str(checkout)},
+        cwd=checkout,
     )
     return json.loads(output.stdout.strip().splitlines()[-1])
+
+
+def _median(runs: list[dict]) -> dict:
+    return sorted(runs, key=lambda measured: measured["seconds"])[len(runs) // 2]
 
 
 def main() -> None:
@@ -166,6 +179,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=100_000)
     parser.add_argument("--workdir", type=Path)
     parser.add_argument("--repeat", type=int, default=5, help="runs of effanalyze (median reported)")
+    parser.add_argument("--baseline", type=Path, help="another efftrace checkout, run alternately with this one")
     parser.add_argument("--child", choices=["ours", "pandas"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -182,9 +196,20 @@ def main() -> None:
             f"trace: {rows:,} GPU sample rows, {args.steps:,} steps, {size:.0f} MiB, made in "
             f"{time.perf_counter() - began:.1f} s"
         )
-        runs = sorted((_child("ours", run_dir) for _ in range(args.repeat)), key=lambda measured: measured["seconds"])
-        ours, pandas_way = runs[len(runs) // 2], _child("pandas", run_dir)
-        print("effanalyze runs (s): " + ", ".join(f"{measured['seconds']:.2f}" for measured in runs) + " (median used)")
+        runs, baseline_runs = [], []
+        for _ in range(args.repeat):
+            runs.append(_child("ours", run_dir))
+            if args.baseline:
+                baseline_runs.append(_child("ours", run_dir, args.baseline.resolve()))
+        ours, pandas_way = _median(runs), _child("pandas", run_dir)
+        print("effanalyze runs (s): " + ", ".join(f"{measured['seconds']:.2f}" for measured in runs))
+        if args.baseline:
+            baseline = _median(baseline_runs)
+            print("baseline runs (s), interleaved: " + ", ".join(f"{m['seconds']:.2f}" for m in baseline_runs))
+            print(
+                f"median: this checkout {ours['seconds']:.2f} s, baseline {baseline['seconds']:.2f} s "
+                f"(baseline / this: {baseline['seconds'] / ours['seconds']:.2f}x)"
+            )
         print("| implementation | seconds | sample rows/s | peak RSS MiB | log windows | AEC of window 1 (W) |")
         print("| --- | --- | --- | --- | --- | --- |")
         for name, measured in (
