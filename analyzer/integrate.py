@@ -45,7 +45,8 @@ class TimeGrid:
         self.bridged = spans <= max_gap
         self.all_bridged = bool(self.bridged.all())
         self.weights = spans if self.all_bridged else np.where(self.bridged, spans, 0.0)
-        self.covered = float(self.weights.sum())
+        # with no gap, the covered time up to any sample is just its distance from the first
+        self.covered = float(self.times[-1] - self.times[0]) if self.all_bridged else float(self.weights.sum())
         self.first_point = 0 if carry_time is None else int(np.searchsorted(points, carry_time, side="left"))
         self.end_point = int(np.searchsorted(points, self.times[-1], side="left"))
         inside = points[self.first_point : self.end_point]
@@ -65,8 +66,11 @@ class TimeGrid:
                 self._segment_rank = np.cumsum(new_run) - 1
                 self._run_starts = np.concatenate(([0], distinct))
                 self._first_segment_empty = bool(distinct[0] == 0)
-            covered_before, _ = self.sum_before(self.weights)
-            self.covered_at = covered_before + np.where(self.taken, self.into, 0.0)
+            if self.all_bridged:
+                self.covered_at = self.times[self.segment] - self.times[0] + self.into
+            else:
+                covered_before, _ = self.sum_before(self.weights)
+                self.covered_at = covered_before + np.where(self.taken, self.into, 0.0)
 
     @property
     def size(self) -> int:

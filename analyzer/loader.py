@@ -211,7 +211,7 @@ class Trace:
         except OSError as error:
             raise TraceError(path, f"unreadable ({error})") from None
         with source:
-            options = pa.ipc.IpcReadOptions(use_threads=True)
+            options = pa.ipc.IpcReadOptions(use_threads=False)
             try:
                 reader = pa.ipc.open_stream(source, options=options)
             except _UNREADABLE:
