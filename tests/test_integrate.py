@@ -76,13 +76,14 @@ def _segment_by_segment(
         if t1 - t0 > max_gap or b <= a:
             continue
         covered += b - a
+        # fractions of the segment first, never value x time: spans can be as small as 5e-324
         if interpolation == "linear":
-            slope = (v1 - v0) / (t1 - t0)
-            total += (v0 + slope * ((a + b) / 2 - t0)) * (b - a)
+            at_a, at_b = (v0 + (v1 - v0) * ((t - t0) / (t1 - t0)) for t in (a, b))
+            total += (at_a + at_b) / 2 * (b - a)
         elif interpolation == "backward":
             total += v1 * (b - a)
         else:
-            total += max(v1 - v0, 0.0) * (b - a) / (t1 - t0)
+            total += max(v1 - v0, 0.0) * ((b - a) / (t1 - t0))
     return total, covered
 
 
