@@ -202,7 +202,7 @@ def integrate_signals(
 
     Only the first ``shared_windows`` windows (all by default) are integrated for every signal;
     the rest, the spans between the energy counter's readings, only for the signals ``checked``
-    against it. Each window's two edges cost work in every signal, so the other seven signals
+    against it. Each window's two edges cost work in every signal, so the other eight signals
     are spared the cross-check's edges.
     """
     starts_s, ends_s = np.asarray(starts_s, float), np.asarray(ends_s, float)
