@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 
 from analyzer.integrate import Interpolation, RunningIntegral, Scratch, TimeGrid, window_edges
-from analyzer.loader import Trace
+from analyzer.loader import Trace, joined_batches
 from analyzer.read_ahead import read_ahead
 from recorder.arrow_columns import to_numpy, values_and_validity
 
@@ -172,23 +172,6 @@ def _rows_read(present: np.ndarray | None, rows: np.ndarray | slice) -> np.ndarr
     return where
 
 
-def _chunks(batches: Iterator[tuple[str, pa.RecordBatch]], rows: int) -> Iterator[tuple[str, pa.Table]]:
-    """Consecutive batches of one host joined to at least ``rows`` rows: fewer, larger numpy calls."""
-    pending: list[pa.RecordBatch] = []
-    pending_host, pending_rows = None, 0
-    for host, batch in batches:
-        if pending and host != pending_host:
-            yield pending_host, pa.Table.from_batches(pending).combine_chunks()
-            pending, pending_rows = [], 0
-        pending.append(batch)
-        pending_host, pending_rows = host, pending_rows + batch.num_rows
-        if pending_rows >= rows:
-            yield host, pa.Table.from_batches(pending).combine_chunks()
-            pending, pending_rows = [], 0
-    if pending:
-        yield pending_host, pa.Table.from_batches(pending).combine_chunks()
-
-
 def integrate_signals(
     trace: Trace,
     starts_s: np.ndarray,
@@ -257,10 +240,10 @@ def integrate_signals(
     polled = [signal for signal in SIGNALS if not signal.buffer]
     columns = ["time_ns", "gpu", *(signal.column for signal in polled)]
     invalid = 0
-    for host, table in read_ahead(_chunks(trace.gpu_batches(columns), CHUNK_ROWS)):
+    for host, table in read_ahead(joined_batches(trace.gpu_batches(columns), CHUNK_ROWS)):
         invalid += feed(table, host, polled)
     buffered = [signal for signal in SIGNALS if signal.buffer]
-    for host, table in read_ahead(_chunks(trace.power_batches(), CHUNK_ROWS)):
+    for host, table in read_ahead(joined_batches(trace.power_batches(), CHUNK_ROWS)):
         invalid += feed(table, host, buffered)
 
     integral: dict[GpuKey, dict[str, np.ndarray]] = {}

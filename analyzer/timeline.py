@@ -10,13 +10,12 @@ they are the exact integrals of :mod:`analyzer.integrate`.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
 
-from analyzer.loader import Trace
+from analyzer.loader import Trace, joined_batches
 from recorder.arrow_columns import to_numpy
 
 GIB = 2**30
@@ -133,29 +132,11 @@ def build_timeline(trace: Trace, start_ns: int, end_ns: int, max_buckets: int) -
     timeline = Timeline(start_ns, end_ns, width, count)
     hosts = len({stream.host for stream in trace.gpu_files} | {stream.host for stream in trace.power_files})
     columns = ["time_ns", "gpu", *(signal.column for signal in GPU_SIGNALS)]
-    for host, chunk in _chunks(trace.gpu_batches(columns)):
+    for host, chunk in joined_batches(trace.gpu_batches(columns), CHUNK_ROWS):
         _add_chunk(timeline, host, hosts, chunk, GPU_SIGNALS)
-    for host, chunk in _chunks(trace.power_batches(["time_ns", "gpu", BUFFER_SIGNAL.column])):
+    for host, chunk in joined_batches(trace.power_batches(["time_ns", "gpu", BUFFER_SIGNAL.column]), CHUNK_ROWS):
         _add_chunk(timeline, host, hosts, chunk, (BUFFER_SIGNAL,))
     return timeline
-
-
-def _chunks(batches: Iterator[tuple[str, pa.RecordBatch]]) -> Iterator[tuple[str, pa.Table]]:
-    """Batches joined into chunks of about :data:`CHUNK_ROWS` rows of one host.
-
-    effrec flushes every 2 s, so a day holds ~43,000 small batches; the per-call cost of numpy on
-    each would outweigh the work. Memory stays bounded by one chunk.
-    """
-    pending: list[pa.RecordBatch] = []
-    pending_host, rows = "", 0
-    for host, batch in batches:
-        if pending and (host != pending_host or rows >= CHUNK_ROWS):
-            yield pending_host, pa.Table.from_batches(pending)
-            pending, rows = [], 0
-        pending.append(batch)
-        pending_host, rows = host, rows + batch.num_rows
-    if pending:
-        yield pending_host, pa.Table.from_batches(pending)
 
 
 def _add_chunk(timeline: Timeline, host: str, hosts: int, chunk: pa.Table, signals: tuple[Signal, ...]) -> None:
