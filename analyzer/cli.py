@@ -215,6 +215,7 @@ def compare(
 ) -> None:
     """Put RUN_DIRS side by side: what each run was, and its figures (the EfficientLLM paper's table)."""
     from analyzer import compare as comparison
+    from analyzer import files
     from analyzer.loader import open_run
     from analyzer.metrics import AnalysisSettings
     from analyzer.metrics import analyze as compute
@@ -229,12 +230,12 @@ def compare(
         click.echo(comparison.console_table(runs))
     written = []
     if markdown_path is not None:
-        written.append(comparison.write_text(markdown_path, comparison.markdown_table(runs) + "\n"))
+        written.append(files.write_text(markdown_path, comparison.markdown_table(runs) + "\n"))
     if csv_path is not None:
-        written.append(comparison.write_text(csv_path, comparison.csv_text(runs)))
+        written.append(files.write_text(csv_path, comparison.csv_text(runs)))
     if html_path is not None:
         with _progress(quiet, *(run.trace for run in runs)):
-            written.append(comparison.write_text(html_path, comparison.comparison_html(runs)))
+            written.append(files.write_text(html_path, comparison.comparison_html(runs)))
     if not quiet:
         for path in written:
             click.echo(f"wrote {path}")

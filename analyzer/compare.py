@@ -12,13 +12,11 @@ import csv
 import io
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from analyzer.console import format_value
-from analyzer.files import atomic_write
 from analyzer.html_page import esc, page, rounded, table, time_chart
 from analyzer.loader import Trace
 from analyzer.report import latency_series, max_buckets_for
@@ -241,8 +239,3 @@ def comparison_html(runs: list[Compared]) -> str:
         ]
     )
     return page(f"efftrace: {len(runs)} runs compared", body, payload)
-
-
-def write_text(path: Path, text: str) -> Path:
-    atomic_write(path, lambda target: target.write_text(text, encoding="utf-8"))
-    return path

@@ -33,6 +33,12 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
         raise TraceError(path, f"cannot write ({error.strerror or error})") from None
 
 
+def write_text(path: Path, text: str) -> Path:
+    """Write ``text`` as UTF-8 through :func:`atomic_write`; returns ``path``."""
+    atomic_write(path, lambda target: target.write_text(text, encoding="utf-8"))
+    return path
+
+
 def _finite(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
@@ -71,7 +77,7 @@ def summary_document(result: RunMetrics) -> dict[str, Any]:
 
 def write_json(result: RunMetrics, path: Path) -> None:
     text = json.dumps(summary_document(result), indent=1, default=str) + "\n"
-    atomic_write(path, lambda target: target.write_text(text))
+    write_text(path, text)
 
 
 def write_csv(result: RunMetrics, path: Path) -> None:
@@ -94,7 +100,7 @@ def write_csv(result: RunMetrics, path: Path) -> None:
                     "" if coverage is None else repr(coverage),
                 ]
             )
-    atomic_write(path, lambda target: target.write_text(buffer.getvalue()))
+    write_text(path, buffer.getvalue())
 
 
 def write_windows(result: RunMetrics, path: Path) -> None:

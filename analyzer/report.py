@@ -16,7 +16,7 @@ import numpy as np
 
 from analyzer.console import format_value
 from analyzer.figures import ENERGY_CHECK_TOLERANCE
-from analyzer.files import atomic_write
+from analyzer.files import write_text
 from analyzer.html_page import bar_chart, esc, page, rounded, table, time_chart
 from analyzer.loader import Trace
 from analyzer.result import Figure, RunMetrics, WindowSummary
@@ -330,6 +330,4 @@ def report_html(trace: Trace, result: RunMetrics) -> str:
 
 
 def write_report(trace: Trace, result: RunMetrics, path: Path) -> Path:
-    text = report_html(trace, result)
-    atomic_write(path, lambda target: target.write_text(text, encoding="utf-8"))
-    return path
+    return write_text(path, report_html(trace, result))
