@@ -19,6 +19,7 @@ import numpy as np
 from analyzer.console import format_value
 from analyzer.html_page import esc, page, rounded, table, time_chart
 from analyzer.loader import Trace
+from analyzer.metrics import combine_gpus
 from analyzer.report import latency_series, max_buckets_for
 from analyzer.result import RunMetrics
 from analyzer.timeline import BUFFER_SIGNAL, Timeline, build_timeline
@@ -160,14 +161,7 @@ def _across_gpus(timeline: Timeline, column: str, how: str) -> np.ndarray | None
     stacked = [
         signals[column].mean() for signals in timeline.series.values() if column in signals and signals[column].samples
     ]
-    if not stacked:
-        return None
-    values = np.vstack(stacked)
-    known = ~np.isnan(values)
-    total = np.where(known, values, 0.0).sum(axis=0)
-    count = known.sum(axis=0)
-    combined = total if how == "sum" else np.divide(total, np.maximum(count, 1))
-    return np.where(count > 0, combined, np.nan)
+    return combine_gpus(np.vstack(stacked), how) if stacked else None
 
 
 COMPARED_CHARTS = (  # (chart, title, unit, top, columns tried in order, how GPUs combine)

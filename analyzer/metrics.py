@@ -169,10 +169,9 @@ def _relative_difference(value: np.ndarray, reference: np.ndarray) -> np.ndarray
         return np.where(reference > 0, (value - reference) / reference, np.nan)
 
 
-def _across_gpus(per_gpu: dict[GpuKey, dict], key: str, how: str, size: int) -> np.ndarray:
-    if not per_gpu:
-        return np.full(size, np.nan)
-    stack = np.vstack([columns[key] for columns in per_gpu.values()])
+def combine_gpus(stack: np.ndarray, how: str) -> np.ndarray:
+    """Rows (one per GPU) combined column by column with ``how`` (sum, mean, max, min); a NaN is a
+    value not known for that GPU and is skipped, and a column no GPU knows is NaN."""
     known = ~np.isnan(stack)
     any_known = known.any(axis=0)
     if how == "min":
@@ -185,6 +184,12 @@ def _across_gpus(per_gpu: dict[GpuKey, dict], key: str, how: str, size: int) -> 
     else:
         result = filled.sum(axis=0) / np.maximum(known.sum(axis=0), 1)
     return np.where(any_known, result, np.nan)
+
+
+def _across_gpus(per_gpu: dict[GpuKey, dict], key: str, how: str, size: int) -> np.ndarray:
+    if not per_gpu:
+        return np.full(size, np.nan)
+    return combine_gpus(np.vstack([columns[key] for columns in per_gpu.values()]), how)
 
 
 def _aggregate(per_gpu: dict[GpuKey, dict], size: int) -> dict[str, np.ndarray]:
