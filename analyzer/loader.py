@@ -248,7 +248,7 @@ class Trace:
         """A stream whose schema cannot be read: cut off while being written (a note), or not ours (an error)."""
         with open(path, "rb") as handle:
             head = handle.read(len(_IPC_CONTINUATION) + 4)
-            rest = len(handle.read())
+            rest = os.fstat(handle.fileno()).st_size - handle.tell()  # bytes after the header's length, unread
         if head == b"" or (head.startswith(_IPC_CONTINUATION) and len(head) < 8):
             self.note(f"{path.name}: empty (recording stopped before its first flush); skipped")
             return
