@@ -8,12 +8,15 @@ blame the power samples for the interpolation. The cross-check therefore compare
 part of each window between the counter's first and last reading inside it, where the counter's
 increase is read, not guessed.
 
-This needs the reading times before the one integration pass, so they are read first: only the
-``time_ns`` and ``energy_mj`` columns are decoded, and the readings (one per GPU every couple of
-seconds) are few.
+This needs the reading times before the checked signals are integrated, so they are read by a
+pass of their own, on a thread beside the integration of the other signals: only the ``time_ns``
+and ``energy_mj`` columns are decoded, and the readings (one per GPU every couple of seconds) are
+few.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -43,3 +46,26 @@ def inner_spans(readings_ns: np.ndarray, starts_ns: np.ndarray, ends_ns: np.ndar
     begin = np.where(usable, readings_ns[np.minimum(first, readings_ns.size - 1)], starts_ns)
     end = np.where(usable, readings_ns[np.clip(last, 0, readings_ns.size - 1)], starts_ns)
     return begin, end
+
+
+@dataclass(frozen=True)
+class CounterWindows:
+    """For each host with counter readings (sorted), every window narrowed to the readings inside it.
+
+    ``starts_s`` and ``ends_s`` (seconds from the analysis origin) hold one block of as many spans
+    as there are windows per host, in the order of ``hosts``.
+    """
+
+    hosts: list[str]
+    starts_s: np.ndarray
+    ends_s: np.ndarray
+
+
+def counter_windows(trace: Trace, starts_ns: np.ndarray, ends_ns: np.ndarray, origin_ns: int) -> CounterWindows:
+    """Read the counter's reading times and narrow the windows ``[starts_ns, ends_ns]`` to them."""
+    readings = counter_reading_times(trace)
+    hosts = sorted(readings)
+    narrowed = [inner_spans(readings[host], starts_ns, ends_ns) for host in hosts]
+    starts = np.concatenate([begin for begin, _ in narrowed]) if hosts else np.zeros(0)
+    ends = np.concatenate([end for _, end in narrowed]) if hosts else np.zeros(0)
+    return CounterWindows(hosts, (starts - origin_ns) / 1e9, (ends - origin_ns) / 1e9)

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from analyzer.counter_spans import counter_reading_times, inner_spans
+from analyzer.counter_spans import counter_windows
 from analyzer.errors import TraceError
 from analyzer.figures import Context, build_result
 from analyzer.loader import Trace
@@ -285,16 +285,12 @@ def _job_span(trace: Trace, steps: Steps, gens: Generations) -> tuple[int, float
 def analyze(trace: Trace, settings: AnalysisSettings | None = None) -> RunMetrics:
     """Compute every figure of the run; raises :class:`TraceError` when it has nothing to measure."""
     settings = settings or AnalysisSettings.from_env()
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="efftrace-counter") as pool:
-        # decoding the counter's reading times (C++, GIL released) overlaps reading the events
-        readings_ahead = pool.submit(counter_reading_times, trace.unreported())
-        events = trace.events()
-        steps = train_steps(events)
-        gens = generations(events)
-        if steps.count == 0 and gens.count == 0:
-            where = trace.event_files[0].path if trace.event_files else trace.run_dir
-            raise TraceError(where, "no train steps or generate calls were recorded; nothing to measure")
-        readings = readings_ahead.result()
+    events = trace.events()
+    steps = train_steps(events)
+    gens = generations(events)
+    if steps.count == 0 and gens.count == 0:
+        where = trace.event_files[0].path if trace.event_files else trace.run_dir
+        raise TraceError(where, "no train steps or generate calls were recorded; nothing to measure")
     logs = log_windows(steps, settings.log_interval)
     job_start, job_end = _job_span(trace, steps, gens)
     groups = _groups((job_start, job_end), steps, logs, gens)
@@ -304,14 +300,12 @@ def analyze(trace: Trace, settings: AnalysisSettings | None = None) -> RunMetric
     max_gap = settings.max_gap_s or max(5 * interval, 1.0)
     counter_gap = max(max_gap, 5 * float(sampling.get("energy_interval_s") or 1.0))
     origin = job_start
-    counter_hosts = sorted(readings)
-    starts, ends = [groups.starts_ns], [groups.ends_ns]
-    for host in counter_hosts:
-        narrowed = inner_spans(readings[host], groups.starts_ns, groups.ends_ns)
-        starts.append(narrowed[0])
-        ends.append(narrowed[1])
-    starts_s, ends_s = (np.concatenate(starts) - origin) / NS, (np.concatenate(ends) - origin) / NS
-    integrals = integrate_signals(trace, starts_s, ends_s, origin, max_gap, counter_gap, groups.starts_ns.size)
+    starts_s, ends_s = (groups.starts_ns - origin) / NS, (groups.ends_ns - origin) / NS
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="efftrace-counter") as pool:
+        # the counter's reading times are decoded (C++, GIL released) while the other signals are integrated
+        narrowed = pool.submit(counter_windows, trace.unreported(), groups.starts_ns, groups.ends_ns, origin)
+        integrals = integrate_signals(trace, starts_s, ends_s, origin, max_gap, counter_gap, narrowed)
+        counter_hosts = narrowed.result().hosts
     if math.isinf(job_end):
         last = integrals.last_sample_s
         last_event = max([float(a.max()) for a in (steps.end_ns, gens.end_ns) if a.size] or [origin])

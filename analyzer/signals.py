@@ -10,12 +10,14 @@ block; the fields the sampler reads only every few polls form blocks of their ow
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
 
+from analyzer.counter_spans import CounterWindows
 from analyzer.integrate import Interpolation, RunningIntegral, Scratch, TimeGrid, window_edges
 from analyzer.loader import Trace, joined_batches
 from analyzer.read_ahead import read_ahead
@@ -23,6 +25,7 @@ from recorder.arrow_columns import to_numpy, values_and_validity
 
 GpuKey = tuple[str, int]  # (host tag, NVML index)
 CHUNK_ROWS = 1 << 19  # rows per numpy pass: large enough to amortise call overhead, small enough to stay bounded
+MAX_CHUNKS_WAITING = 4  # chunks of the checked signals held while the counter's windows are being found
 
 
 @dataclass(frozen=True)
@@ -92,27 +95,28 @@ class SignalIntegrals:
         return self.samples.get(gpu, {}).get(signal, 0) > 0
 
 
-def _split_by_gpu(gpu: np.ndarray) -> Iterator[tuple[int, np.ndarray | slice]]:
-    """Rows of each GPU in one chunk, keeping time order within a GPU.
+def _split_by_gpu(gpu: np.ndarray) -> tuple[list[int], Callable[[np.ndarray], list[np.ndarray]]]:
+    """The GPUs of one chunk, and how to split any column of it into each GPU's rows (in time
+    order, each contiguous in memory).
 
     The sampler writes one row per GPU per poll, always in the same order, so the common case is
-    a strided slice (no copy); anything else (a GPU lost mid-run) falls back to a stable sort.
+    the column seen as ``(polls, GPUs)`` and copied transposed: one pass that leaves each GPU's
+    rows contiguous, so that the integration reads them sequentially instead of striding through
+    the whole chunk once per GPU. Anything else (a GPU lost mid-run) falls back to a stable sort.
     """
     if gpu.size == 0:
-        return
-    order = np.unique(gpu[: min(gpu.size, 64)])
-    count = order.size
+        return [], lambda column: []
+    count = np.unique(gpu[: min(gpu.size, 64)]).size
     if gpu.size % count == 0:
         first = gpu[:count]
         if np.array_equal(gpu.reshape(-1, count), np.broadcast_to(first, (gpu.size // count, count))):
-            for offset in range(count):
-                yield int(first[offset]), slice(offset, None, count)
-            return
+            return [int(index) for index in first], lambda column: list(
+                np.ascontiguousarray(column.reshape(-1, count).T)
+            )
     by_gpu = np.argsort(gpu, kind="stable")
     sorted_gpu = gpu[by_gpu]
-    bounds = np.flatnonzero(sorted_gpu[1:] != sorted_gpu[:-1]) + 1
-    for rows in np.split(by_gpu, bounds):
-        yield int(gpu[rows[0]]), rows
+    groups = np.split(by_gpu, np.flatnonzero(sorted_gpu[1:] != sorted_gpu[:-1]) + 1)
+    return [int(gpu[rows[0]]) for rows in groups], lambda column: [column[rows] for rows in groups]
 
 
 def _possible_readings(values: np.ndarray, valid: np.ndarray | None) -> tuple[np.ndarray | None, int]:
@@ -156,20 +160,55 @@ def _group_by_present_rows(
     return [(present, together) for _, present, together in groups], invalid
 
 
-def _rows_read(present: np.ndarray | None, rows: np.ndarray | slice) -> np.ndarray | slice | None:
-    """Which of one GPU's ``rows`` hold a reading: None for all of them, a slice when they are
-    evenly spaced (a field read every few polls: a view of the column, no copy), else their indices."""
+def _rows_read(present: np.ndarray | None) -> np.ndarray | slice | None:
+    """Which of one GPU's rows hold a reading: None for all of them, a slice when they are evenly
+    spaced (a field read every few polls: a view, no copy), else their indices."""
     if present is None:
         return None
-    mine = present[rows]
-    where = np.flatnonzero(mine)
-    if where.size == mine.size:
+    where = np.flatnonzero(present)
+    if where.size == present.size:
         return None
     if where.size >= 2:
         step = int(where[1] - where[0])
         if int(where[-1] - where[0]) == step * (where.size - 1) and bool(np.all(np.diff(where) == step)):
             return slice(int(where[0]), int(where[-1]) + 1, step)
     return where
+
+
+@dataclass(frozen=True)
+class _Readings:
+    """Signals of one GPU read on the same polls of one chunk: their times (seconds) and values."""
+
+    gpu: int
+    signals: list[Signal]
+    times: np.ndarray
+    values: list[np.ndarray]
+
+
+def _prepared(host: str, table: pa.Table, signals: list[Signal], origin_ns: int) -> tuple[str, list[_Readings], int]:
+    """One chunk split into each GPU's readings, ready to integrate; also how many impossible
+    readings it left out.
+
+    This is all the work on a chunk that does not depend on what came before it, so it runs on
+    the reading thread (numpy releases the GIL), beside the integration of the chunk before.
+    """
+    seconds = (to_numpy(table.column("time_ns")) - origin_ns) / 1e9
+    gpus, split = _split_by_gpu(to_numpy(table.column("gpu")))
+    # a null is a missing sample, never zero: its value is read only where valid
+    columns = {signal.name: values_and_validity(table.column(signal.column)) for signal in signals}
+    grouped, invalid = _group_by_present_rows(signals, columns)
+    by_gpu = {signal.name: split(columns[signal.name][0]) for signal in signals}
+    readings = []
+    for present, together in grouped:
+        masks = [None] * len(gpus) if present is None else split(present)
+        for gpu, times, mask in zip(gpus, split(seconds), masks, strict=True):
+            read = _rows_read(mask)
+            values = [by_gpu[signal.name][gpus.index(gpu)] for signal in together]
+            if read is not None:
+                times, values = times[read], [column[read] for column in values]
+            if times.size:
+                readings.append(_Readings(gpu, together, times, values))
+    return host, readings, invalid
 
 
 def integrate_signals(
@@ -179,24 +218,31 @@ def integrate_signals(
     origin_ns: int,
     max_gap_s: float,
     counter_max_gap_s: float,
-    shared_windows: int | None = None,
+    counter_windows: Future[CounterWindows] | None = None,
 ) -> SignalIntegrals:
     """Integrate every signal of every GPU over the windows ``[starts_s, ends_s]`` (seconds from ``origin_ns``).
 
-    Only the first ``shared_windows`` windows (all by default) are integrated for every signal;
-    the rest, the spans between the energy counter's readings, only for the signals ``checked``
-    against it. Each window's two edges cost work in every signal, so the other eight signals
-    are spared the cross-check's edges.
+    The signals ``checked`` against the energy counter are also integrated over ``counter_windows``
+    (the spans between its readings, after the shared windows in their results). Those are found
+    by a pass of their own that may still be running: the checked signals' readings then wait
+    for it (a few chunks at most, so memory stays bounded) while the other eight signals go on.
+    Each window's two edges cost work in every signal, so the eight are spared the cross-check's.
     """
     starts_s, ends_s = np.asarray(starts_s, float), np.asarray(ends_s, float)
-    shared = starts_s.size if shared_windows is None else shared_windows
-    edges_of = {
-        True: window_edges(starts_s, ends_s),
-        False: window_edges(starts_s[:shared], ends_s[:shared]),
-    }
+    edges_of = {False: window_edges(starts_s, ends_s)}
+    if counter_windows is None:
+        edges_of[True] = edges_of[False]
     running: dict[GpuKey, dict[str, RunningIntegral]] = {}
     counts: dict[GpuKey, dict[str, int]] = {}
     scratch = Scratch()
+    waiting: list[tuple[str, list[_Readings]]] = []  # checked readings, by chunk, until their windows are known
+
+    def checked_edges_known(wait: bool) -> bool:
+        if True not in edges_of and counter_windows is not None and (wait or counter_windows.done()):
+            extra = counter_windows.result()
+            starts, ends = np.concatenate((starts_s, extra.starts_s)), np.concatenate((ends_s, extra.ends_s))
+            edges_of[True] = window_edges(starts, ends)
+        return True in edges_of
 
     def integrator(key: GpuKey, signal: Signal) -> RunningIntegral:
         per_signal = running.setdefault(key, {})
@@ -206,45 +252,46 @@ def integrate_signals(
             counts.setdefault(key, {})[signal.name] = 0
         return per_signal[signal.name]
 
-    def feed(table: pa.Table, host: str, signals: list[Signal]) -> int:
-        """Integrate one chunk; returns how many impossible readings it left out."""
-        time_ns = to_numpy(table.column("time_ns"))
-        gpu = to_numpy(table.column("gpu"))
-        # a null is a missing sample, never zero: its value is read only where valid
-        columns = {signal.name: values_and_validity(table.column(signal.column)) for signal in signals}
-        grouped, invalid = _group_by_present_rows(signals, columns)
-        for index, rows in _split_by_gpu(gpu):
-            key = (host, index)
-            gpu_times = (time_ns[rows] - origin_ns) / 1e9
-            for present, together in grouped:
-                read = _rows_read(present, rows)
-                times = gpu_times if read is None else gpu_times[read]
-                if times.size == 0:
-                    continue
-                integrals = [integrator(key, signal) for signal in together]
-                grid = TimeGrid(integrals[0].points, integrals[0].last_time, times, integrals[0].max_gap)
-                on_grid, samples = [], []
-                for signal, integral in zip(together, integrals, strict=True):
-                    values = columns[signal.name][0][rows]
-                    values = values if read is None else values[read]
-                    counts[key][signal.name] += times.size
-                    if integral.accepts(grid):
-                        on_grid.append(integral)
-                        samples.append(values)
-                    else:  # out of order, or not continuing where the block stopped: the general path
-                        integral.add(times, values.astype(np.float64))
-                if on_grid:
-                    RunningIntegral.add_block(on_grid, grid, samples, scratch)
-        return invalid
+    def feed(host: str, readings: list[_Readings]) -> None:
+        """Integrate one prepared chunk."""
+        for block in readings:
+            key = (host, block.gpu)
+            integrals = [integrator(key, signal) for signal in block.signals]
+            grid = TimeGrid(integrals[0].points, integrals[0].last_time, block.times, integrals[0].max_gap)
+            on_grid, samples = [], []
+            for signal, integral, values in zip(block.signals, integrals, block.values, strict=True):
+                counts[key][signal.name] += block.times.size
+                if integral.accepts(grid):
+                    on_grid.append(integral)
+                    samples.append(values)
+                else:  # out of order, or not continuing where the block stopped: the general path
+                    integral.add(block.times, values.astype(np.float64))
+            if on_grid:
+                RunningIntegral.add_block(on_grid, grid, samples, scratch)
+
+    def feed_or_hold(host: str, readings: list[_Readings]) -> None:
+        if waiting and checked_edges_known(wait=len(waiting) >= MAX_CHUNKS_WAITING):
+            for held in waiting:
+                feed(*held)
+            waiting.clear()
+        if waiting or not checked_edges_known(wait=False):
+            waiting.append((host, [block for block in readings if block.signals[0].checked]))
+            readings = [block for block in readings if not block.signals[0].checked]
+        feed(host, readings)
 
     polled = [signal for signal in SIGNALS if not signal.buffer]
     columns = ["time_ns", "gpu", *(signal.column for signal in polled)]
-    invalid = 0
-    for host, table in read_ahead(joined_batches(trace.gpu_batches(columns), CHUNK_ROWS)):
-        invalid += feed(table, host, polled)
     buffered = [signal for signal in SIGNALS if signal.buffer]
-    for host, table in read_ahead(joined_batches(trace.power_batches(), CHUNK_ROWS)):
-        invalid += feed(table, host, buffered)
+    invalid = 0
+    for batches, signals in ((trace.gpu_batches(columns), polled), (trace.power_batches(), buffered)):
+        chunks = joined_batches(batches, CHUNK_ROWS)
+        for host, readings, left_out in read_ahead(_prepared(*chunk, signals, origin_ns) for chunk in chunks):
+            feed_or_hold(host, readings)
+            invalid += left_out
+    if waiting:
+        checked_edges_known(wait=True)
+        for held in waiting:
+            feed(*held)
 
     integral: dict[GpuKey, dict[str, np.ndarray]] = {}
     covered: dict[GpuKey, dict[str, np.ndarray]] = {}

@@ -1,14 +1,19 @@
 """The one pass over a trace that integrates every signal of every GPU equals integrating each
 signal alone with the plain one-call form, whatever path the pass takes: fields read every poll,
 every few polls (strided views), at irregular polls (index lists), impossible readings, gaps,
-chunks that cut between polls, and windows that only the signals checked against the counter get.
+chunks that cut between polls, and windows that only the signals checked against the counter get,
+whether those are known from the start or found while the pass runs.
 """
 
 from __future__ import annotations
 
+from concurrent.futures import Future
+
 import numpy as np
 import pytest
 
+from analyzer import signals
+from analyzer.counter_spans import CounterWindows
 from analyzer.integrate import window_integrals
 from analyzer.loader import Trace
 from analyzer.signals import SIGNAL_BY_NAME, integrate_signals
@@ -42,8 +47,36 @@ def _gpu_columns(rng: np.random.Generator, polls: np.ndarray) -> dict[str, np.nd
     }
 
 
-@pytest.mark.parametrize("batch_rows", [997, 50_000])
-def test_one_pass_equals_each_signal_integrated_alone(tmp_path, batch_rows):
+class _FoundLater(Future):
+    """The counter's windows as a slow counter pass gives them: not done until asked ``asks`` times."""
+
+    def __init__(self, windows: CounterWindows, asks: int) -> None:
+        super().__init__()
+        self._windows, self._asks = windows, asks
+
+    def done(self) -> bool:
+        self._asks -= 1
+        if self._asks < 0 and not super().done():
+            self.set_result(self._windows)
+        return super().done()
+
+    def result(self, timeout: float | None = None) -> CounterWindows:
+        if not super().done():  # waited for: the pass ends
+            self.set_result(self._windows)
+        return super().result(timeout)
+
+
+@pytest.mark.parametrize(
+    ("batch_rows", "chunk_rows", "asks"),
+    [
+        (997, 2000, 0),  # many chunks; the counter's windows known from the start
+        (997, 2000, 2),  # known after two chunks: the checked signals' first chunks waited
+        (997, 2000, 10**6),  # never done by itself: the pass waits once four chunks are held
+        (50_000, signals.CHUNK_ROWS, 1),  # one chunk
+    ],
+)
+def test_one_pass_equals_each_signal_integrated_alone(tmp_path, monkeypatch, batch_rows, chunk_rows, asks):
+    monkeypatch.setattr(signals, "CHUNK_ROWS", chunk_rows)
     rng = np.random.default_rng(7)
     builder = TraceBuilder(tmp_path / "run", batch_rows=batch_rows)
     polls = np.arange(POLLS)
@@ -64,7 +97,8 @@ def test_one_pass_equals_each_signal_integrated_alone(tmp_path, batch_rows):
     starts = np.sort(rng.uniform(-5, POLLS * 0.1 + 5, 40))
     ends = starts + rng.uniform(0, 60, starts.size)
     shared = 25  # the last 15 windows are for the signals checked against the counter only
-    integrals = integrate_signals(Trace(run), starts, ends, T0_NS, MAX_GAP_S, COUNTER_GAP_S, shared)
+    narrowed = _FoundLater(CounterWindows(["node"], starts[shared:], ends[shared:]), asks)
+    integrals = integrate_signals(Trace(run), starts[:shared], ends[:shared], T0_NS, MAX_GAP_S, COUNTER_GAP_S, narrowed)
 
     floats = [values for (_, column), (_, values) in expected.items() if column.startswith("gpm_")]
     assert integrals.invalid == sum(int(np.count_nonzero(~(values >= 0))) for values in floats)
