@@ -1,9 +1,10 @@
 """How fast effanalyze is on a day of 8 GPUs at 10 Hz, side by side with a plain pandas version.
 
     python bench/analyzer_speed.py [--hours 24] [--gpus 8] [--steps 100000] [--repeat 5] [--workdir DIR]
-                                   [--baseline CHECKOUT]
+                                   [--baseline CHECKOUT] [--compression lz4|zstd]
 
-Writes a synthetic trace as effrec writes it (zstd Arrow streams in 64k-row batches; GPU poll
+Writes a synthetic trace as effrec writes it (Arrow streams compressed as effrec compresses them,
+LZ4 since it stopped using zstd, or as ``--compression`` says; 64k-row batches; GPU poll
 at 10 Hz with effrec's rationed reads: the energy counter every 20th poll, GPM every 2nd,
 temperature every 5th; 100,000 train steps), then, each in a fresh process so peak memory is
 its own: the full analysis (``analyzer.analyze`` with 10-step log windows, i.e. 10,000 windows;
@@ -32,6 +33,7 @@ import numpy as np
 import pyarrow as pa
 
 from recorder import schema
+from recorder.writer import IPC_OPTIONS
 
 REPO = Path(__file__).resolve().parent.parent
 T0_NS = 1_800_000_000 * 1_000_000_000
@@ -40,13 +42,14 @@ BATCH_ROWS = 65_536
 ENERGY_POLLS, GPM_POLLS, TEMPERATURE_POLLS = 20, 2, 5
 
 
-def make_trace(run_dir: Path, hours: float, gpus: int, steps: int) -> int:
-    """Write the synthetic run; returns the number of GPU sample rows."""
+def make_trace(run_dir: Path, hours: float, gpus: int, steps: int, compression: str | None = None) -> int:
+    """Write the synthetic run (compressed as effrec does unless ``compression`` says otherwise);
+    returns the number of GPU sample rows."""
     run_dir.mkdir(parents=True, exist_ok=True)
     seconds = hours * 3600
     polls = int(seconds * 10)
     rng = np.random.default_rng(0)
-    options = pa.ipc.IpcWriteOptions(compression="zstd")
+    options = IPC_OPTIONS if compression is None else pa.ipc.IpcWriteOptions(compression=compression)
     path = run_dir / schema.gpu_samples_file("node")
     with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_stream(sink, schema.GPU_SAMPLES_SCHEMA, options=options) as out:
         polls_per_batch = BATCH_ROWS // gpus
@@ -180,6 +183,7 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path)
     parser.add_argument("--repeat", type=int, default=5, help="runs of effanalyze (median reported)")
     parser.add_argument("--baseline", type=Path, help="another efftrace checkout, run alternately with this one")
+    parser.add_argument("--compression", choices=["lz4", "zstd"], help="of the trace (default: as effrec writes)")
     parser.add_argument("--child", choices=["ours", "pandas"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -190,10 +194,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         run_dir = args.workdir or Path(scratch) / "run"
         began = time.perf_counter()
-        rows = make_trace(run_dir, args.hours, args.gpus, args.steps)
+        rows = make_trace(run_dir, args.hours, args.gpus, args.steps, args.compression)
         size = sum(path.stat().st_size for path in run_dir.iterdir()) / 2**20
         print(
-            f"trace: {rows:,} GPU sample rows, {args.steps:,} steps, {size:.0f} MiB, made in "
+            f"trace: {rows:,} GPU sample rows, {args.steps:,} steps, {size:.0f} MiB "
+            f"({args.compression or IPC_OPTIONS.compression}), made in "
             f"{time.perf_counter() - began:.1f} s"
         )
         runs, baseline_runs = [], []
