@@ -95,28 +95,40 @@ class SignalIntegrals:
         return self.samples.get(gpu, {}).get(signal, 0) > 0
 
 
-def _split_by_gpu(gpu: np.ndarray) -> tuple[list[int], Callable[[np.ndarray], list[np.ndarray]]]:
-    """The GPUs of one chunk, and how to split any column of it into each GPU's rows (in time
-    order, each contiguous in memory).
+Split = Callable[[np.ndarray], list[np.ndarray]]
+
+
+def _split_by_gpu(gpu: np.ndarray) -> tuple[list[int], Split, Split]:
+    """The GPUs of one chunk, and two ways to split any column of it into each GPU's rows (in time
+    order): as contiguous copies, and as views where that is cheaper.
 
     The sampler writes one row per GPU per poll, always in the same order, so the common case is
-    the column seen as ``(polls, GPUs)`` and copied transposed: one pass that leaves each GPU's
-    rows contiguous, so that the integration reads them sequentially instead of striding through
-    the whole chunk once per GPU. Anything else (a GPU lost mid-run) falls back to a stable sort.
+    the column seen as ``(polls, GPUs)``: copied transposed, one pass leaves each GPU's rows
+    contiguous, so the integration reads them sequentially instead of striding through the whole
+    chunk once per GPU; as views (strided, no copy), for fields read only every few polls, of
+    which the integration reads a few rows. Anything else (a GPU lost mid-run) falls back to a
+    stable sort, and both ways gather.
     """
-    if gpu.size == 0:
-        return [], lambda column: []
-    count = np.unique(gpu[: min(gpu.size, 64)]).size
-    if gpu.size % count == 0:
+    count = len(set(gpu[: min(gpu.size, 64)].tolist()))
+    if count and gpu.size % count == 0:
         first = gpu[:count]
         if np.array_equal(gpu.reshape(-1, count), np.broadcast_to(first, (gpu.size // count, count))):
-            return [int(index) for index in first], lambda column: list(
-                np.ascontiguousarray(column.reshape(-1, count).T)
-            )
+
+            def copies(column: np.ndarray) -> list[np.ndarray]:
+                return list(np.ascontiguousarray(column.reshape(-1, count).T))
+
+            def views(column: np.ndarray) -> list[np.ndarray]:
+                return [column[place::count] for place in range(count)]
+
+            return [int(index) for index in first], copies, views
     by_gpu = np.argsort(gpu, kind="stable")
     sorted_gpu = gpu[by_gpu]
-    groups = np.split(by_gpu, np.flatnonzero(sorted_gpu[1:] != sorted_gpu[:-1]) + 1)
-    return [int(gpu[rows[0]]) for rows in groups], lambda column: [column[rows] for rows in groups]
+    groups = np.split(by_gpu, np.flatnonzero(sorted_gpu[1:] != sorted_gpu[:-1]) + 1) if gpu.size else []
+
+    def gather(column: np.ndarray) -> list[np.ndarray]:
+        return [column[rows] for rows in groups]
+
+    return [int(gpu[rows[0]]) for rows in groups], gather, gather
 
 
 def _possible_readings(values: np.ndarray, valid: np.ndarray | None) -> tuple[np.ndarray | None, int]:
@@ -192,18 +204,20 @@ def _prepared(host: str, table: pa.Table, signals: list[Signal], origin_ns: int)
     This is all the work on a chunk that does not depend on what came before it, so it runs on
     the reading thread (numpy releases the GIL), beside the integration of the chunk before.
     """
-    seconds = (to_numpy(table.column("time_ns")) - origin_ns) / 1e9
-    gpus, split = _split_by_gpu(to_numpy(table.column("gpu")))
+    gpus, copies, views = _split_by_gpu(to_numpy(table.column("gpu")))
+    seconds = [(times - origin_ns) / 1e9 for times in copies(to_numpy(table.column("time_ns")))]
     # a null is a missing sample, never zero: its value is read only where valid
     columns = {signal.name: values_and_validity(table.column(signal.column)) for signal in signals}
     grouped, invalid = _group_by_present_rows(signals, columns)
-    by_gpu = {signal.name: split(columns[signal.name][0]) for signal in signals}
     readings = []
     for present, together in grouped:
-        masks = [None] * len(gpus) if present is None else split(present)
-        for gpu, times, mask in zip(gpus, split(seconds), masks, strict=True):
+        # fields read on every poll are read whole: contiguous copies; the others sparsely: views
+        split = copies if present is None else views
+        by_gpu = [split(columns[signal.name][0]) for signal in together]
+        masks = [None] * len(gpus) if present is None else views(present)
+        for place, (gpu, mask) in enumerate(zip(gpus, masks, strict=True)):
             read = _rows_read(mask)
-            values = [by_gpu[signal.name][gpus.index(gpu)] for signal in together]
+            times, values = seconds[place], [column[place] for column in by_gpu]
             if read is not None:
                 times, values = times[read], [column[read] for column in values]
             if times.size:
