@@ -9,9 +9,9 @@ part of each window between the counter's first and last reading inside it, wher
 increase is read, not guessed.
 
 This needs the reading times before the checked signals are integrated, so they are read by a
-pass of their own, on a thread beside the integration of the other signals: only the ``time_ns``
-and ``energy_mj`` columns are decoded, and the readings (one per GPU every couple of seconds) are
-few.
+pass of their own, on a thread beside the reading of the events and the integration of the other
+signals: only the ``time_ns`` and ``energy_mj`` columns are decoded, and the readings (one per GPU
+every couple of seconds) are few.
 """
 
 from __future__ import annotations
@@ -61,9 +61,10 @@ class CounterWindows:
     ends_s: np.ndarray
 
 
-def counter_windows(trace: Trace, starts_ns: np.ndarray, ends_ns: np.ndarray, origin_ns: int) -> CounterWindows:
-    """Read the counter's reading times and narrow the windows ``[starts_ns, ends_ns]`` to them."""
-    readings = counter_reading_times(trace)
+def counter_windows(
+    readings: dict[str, np.ndarray], starts_ns: np.ndarray, ends_ns: np.ndarray, origin_ns: int
+) -> CounterWindows:
+    """The windows ``[starts_ns, ends_ns]`` narrowed to each host's counter ``readings``."""
     hosts = sorted(readings)
     narrowed = [inner_spans(readings[host], starts_ns, ends_ns) for host in hosts]
     starts = np.concatenate([begin for begin, _ in narrowed]) if hosts else np.zeros(0)

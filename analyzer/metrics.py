@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import math
 import os
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 
-from analyzer.counter_spans import counter_windows
+from analyzer.counter_spans import CounterWindows, counter_reading_times, counter_windows
 from analyzer.errors import TraceError
 from analyzer.figures import Context, build_result
 from analyzer.loader import Trace
@@ -282,28 +282,34 @@ def _job_span(trace: Trace, steps: Steps, gens: Generations) -> tuple[int, float
     return min(times), float(ended) if isinstance(ended, int) else math.inf
 
 
+def _counter_windows(readings: Future[dict[str, np.ndarray]], groups: WindowGroups, origin_ns: int) -> CounterWindows:
+    return counter_windows(readings.result(), groups.starts_ns, groups.ends_ns, origin_ns)
+
+
 def analyze(trace: Trace, settings: AnalysisSettings | None = None) -> RunMetrics:
     """Compute every figure of the run; raises :class:`TraceError` when it has nothing to measure."""
     settings = settings or AnalysisSettings.from_env()
-    events = trace.events()
-    steps = train_steps(events)
-    gens = generations(events)
-    if steps.count == 0 and gens.count == 0:
-        where = trace.event_files[0].path if trace.event_files else trace.run_dir
-        raise TraceError(where, "no train steps or generate calls were recorded; nothing to measure")
-    logs = log_windows(steps, settings.log_interval)
-    job_start, job_end = _job_span(trace, steps, gens)
-    groups = _groups((job_start, job_end), steps, logs, gens)
-
-    sampling = trace.meta.get("sampling") or {}
-    interval = float(sampling.get("interval_s") or 0.1)
-    max_gap = settings.max_gap_s or max(5 * interval, 1.0)
-    counter_gap = max(max_gap, 5 * float(sampling.get("energy_interval_s") or 1.0))
-    origin = job_start
-    starts_s, ends_s = (groups.starts_ns - origin) / NS, (groups.ends_ns - origin) / NS
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="efftrace-counter") as pool:
-        # the counter's reading times are decoded (C++, GIL released) while the other signals are integrated
-        narrowed = pool.submit(counter_windows, trace.unreported(), groups.starts_ns, groups.ends_ns, origin)
+        # the counter's reading times are decoded (C++, GIL released) while the events are read and
+        # the other signals integrated; the checked signals wait for them (analyzer.counter_spans)
+        readings = pool.submit(counter_reading_times, trace.unreported())
+        events = trace.events()
+        steps = train_steps(events)
+        gens = generations(events)
+        if steps.count == 0 and gens.count == 0:
+            where = trace.event_files[0].path if trace.event_files else trace.run_dir
+            raise TraceError(where, "no train steps or generate calls were recorded; nothing to measure")
+        logs = log_windows(steps, settings.log_interval)
+        job_start, job_end = _job_span(trace, steps, gens)
+        groups = _groups((job_start, job_end), steps, logs, gens)
+
+        sampling = trace.meta.get("sampling") or {}
+        interval = float(sampling.get("interval_s") or 0.1)
+        max_gap = settings.max_gap_s or max(5 * interval, 1.0)
+        counter_gap = max(max_gap, 5 * float(sampling.get("energy_interval_s") or 1.0))
+        origin = job_start
+        narrowed = pool.submit(_counter_windows, readings, groups, origin)  # runs once the readings are in
+        starts_s, ends_s = (groups.starts_ns - origin) / NS, (groups.ends_ns - origin) / NS
         integrals = integrate_signals(trace, starts_s, ends_s, origin, max_gap, counter_gap, narrowed)
         counter_hosts = narrowed.result().hosts
     if math.isinf(job_end):
