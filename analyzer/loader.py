@@ -261,25 +261,32 @@ class Trace:
         raise TraceError(path, "not an Arrow IPC stream")
 
 
-def joined_batches(batches: Iterator[tuple[str, pa.RecordBatch]], rows: int) -> Iterator[tuple[str, pa.Table]]:
-    """Consecutive batches of one host joined into single-chunk tables of at least ``rows`` rows.
+def grouped_batches(batches: Iterator[tuple[str, pa.RecordBatch]], rows: int) -> Iterator[tuple[str, pa.Table]]:
+    """Consecutive batches of one host as tables of at least ``rows`` rows, each batch a chunk
+    of its columns (nothing copied).
 
     effrec flushes every 2 s, so a day holds tens of thousands of small batches; numpy's per-call
-    cost on each would outweigh the work. Memory stays bounded by one joined table.
+    cost on each would outweigh the work. Memory stays bounded by one table.
     """
     pending: list[pa.RecordBatch] = []
     pending_host, pending_rows = None, 0
     for host, batch in batches:
         if pending and host != pending_host:
-            yield pending_host, pa.Table.from_batches(pending).combine_chunks()
+            yield pending_host, pa.Table.from_batches(pending)
             pending, pending_rows = [], 0
         pending.append(batch)
         pending_host, pending_rows = host, pending_rows + batch.num_rows
         if pending_rows >= rows:
-            yield host, pa.Table.from_batches(pending).combine_chunks()
+            yield host, pa.Table.from_batches(pending)
             pending, pending_rows = [], 0
     if pending:
-        yield pending_host, pa.Table.from_batches(pending).combine_chunks()
+        yield pending_host, pa.Table.from_batches(pending)
+
+
+def joined_batches(batches: Iterator[tuple[str, pa.RecordBatch]], rows: int) -> Iterator[tuple[str, pa.Table]]:
+    """As :func:`grouped_batches`, each table joined into single-chunk columns (one copy)."""
+    for host, table in grouped_batches(batches, rows):
+        yield host, table.combine_chunks()
 
 
 def _check_schema(path: Path, found: pa.Schema, expected: pa.Schema) -> None:

@@ -19,7 +19,7 @@ import pyarrow as pa
 
 from analyzer.counter_spans import CounterWindows
 from analyzer.integrate import Interpolation, RunningIntegral, Scratch, TimeGrid, window_edges
-from analyzer.loader import Trace, joined_batches
+from analyzer.loader import Trace, grouped_batches
 from analyzer.read_ahead import read_ahead
 from recorder.arrow_columns import to_numpy, values_and_validity
 
@@ -95,7 +95,8 @@ class SignalIntegrals:
         return self.samples.get(gpu, {}).get(signal, 0) > 0
 
 
-Split = Callable[[np.ndarray], list[np.ndarray]]
+Column = np.ndarray | pa.ChunkedArray
+Split = Callable[[Column], list[np.ndarray]]
 
 
 def _split_by_gpu(gpu: np.ndarray) -> tuple[list[int], Split, Split]:
@@ -105,30 +106,46 @@ def _split_by_gpu(gpu: np.ndarray) -> tuple[list[int], Split, Split]:
     The sampler writes one row per GPU per poll, always in the same order, so the common case is
     the column seen as ``(polls, GPUs)``: copied transposed, one pass leaves each GPU's rows
     contiguous, so the integration reads them sequentially instead of striding through the whole
-    chunk once per GPU; as views (strided, no copy), for fields read only every few polls, of
-    which the integration reads a few rows. Anything else (a GPU lost mid-run) falls back to a
-    stable sort, and both ways gather.
+    chunk once per GPU. A column still in the record batches it was read in is copied batch by
+    batch, while each is in cache, and never joined first. Views (strided, no copy) serve fields
+    read only every few polls, of which the integration reads a few rows. Anything else (a GPU
+    lost mid-run) falls back to a stable sort, and both ways gather.
     """
     count = len(set(gpu[: min(gpu.size, 64)].tolist()))
     if count and gpu.size % count == 0:
         first = gpu[:count]
         if np.array_equal(gpu.reshape(-1, count), np.broadcast_to(first, (gpu.size // count, count))):
 
-            def copies(column: np.ndarray) -> list[np.ndarray]:
-                return list(np.ascontiguousarray(column.reshape(-1, count).T))
+            def copies(column: Column) -> list[np.ndarray]:
+                if isinstance(column, np.ndarray) or any(len(part) % count for part in column.chunks):
+                    return list(np.ascontiguousarray(_values(column).reshape(-1, count).T))
+                out = np.empty((count, gpu.size // count), dtype=_values(column.chunks[0]).dtype)
+                polls = 0
+                for part in column.chunks:  # each batch holds whole polls
+                    values = _values(part)
+                    out[:, polls : polls + values.size // count] = values.reshape(-1, count).T
+                    polls += values.size // count
+                return list(out)
 
-            def views(column: np.ndarray) -> list[np.ndarray]:
-                return [column[place::count] for place in range(count)]
+            def views(column: Column) -> list[np.ndarray]:
+                values = _values(column)
+                return [values[place::count] for place in range(count)]
 
             return [int(index) for index in first], copies, views
     by_gpu = np.argsort(gpu, kind="stable")
     sorted_gpu = gpu[by_gpu]
     groups = np.split(by_gpu, np.flatnonzero(sorted_gpu[1:] != sorted_gpu[:-1]) + 1) if gpu.size else []
 
-    def gather(column: np.ndarray) -> list[np.ndarray]:
-        return [column[rows] for rows in groups]
+    def gather(column: Column) -> list[np.ndarray]:
+        values = _values(column)
+        return [values[rows] for rows in groups]
 
     return [int(gpu[rows[0]]) for rows in groups], gather, gather
+
+
+def _values(column: Column) -> np.ndarray:
+    """A column's values as numpy (a column of several chunks is joined: one copy)."""
+    return column if isinstance(column, np.ndarray) else values_and_validity(column)[0]
 
 
 def _possible_readings(values: np.ndarray, valid: np.ndarray | None) -> tuple[np.ndarray | None, int]:
@@ -147,20 +164,18 @@ def _possible_readings(values: np.ndarray, valid: np.ndarray | None) -> tuple[np
 
 
 def _group_by_present_rows(
-    signals: list[Signal], columns: dict[str, tuple[np.ndarray, np.ndarray | None]]
-) -> tuple[list[tuple[np.ndarray | None, list[Signal]]], int]:
-    """Signals read on the same polls (the same rows present) with the same interpolation and
-    edges, together.
+    signals: list[Signal], presence: dict[str, np.ndarray | None]
+) -> list[tuple[np.ndarray | None, list[Signal]]]:
+    """Signals read on the same polls (the same rows ``presence``, None for all) with the same
+    interpolation and edges, together.
 
     The sampler reads some fields only every few polls (GPM, temperature, the energy counter), so
     a chunk's signals fall on a few sample grids; each grid is then built once per GPU, not once
-    per signal. Also returns how many impossible readings were left out.
+    per signal.
     """
     groups: list[tuple[tuple[Interpolation, bool], np.ndarray | None, list[Signal]]] = []
-    invalid = 0
     for signal in signals:
-        present, left_out = _possible_readings(*columns[signal.name])
-        invalid += left_out
+        present = presence[signal.name]
         kind = (signal.interpolation, signal.checked)  # checked signals have more edges: a grid of their own
         for group_kind, rows, together in groups:
             same_rows = rows is None if present is None else rows is not None and np.array_equal(rows, present)
@@ -169,7 +184,7 @@ def _group_by_present_rows(
                 break
         else:
             groups.append((kind, present, [signal]))
-    return [(present, together) for _, present, together in groups], invalid
+    return [(present, together) for _, present, together in groups]
 
 
 def _rows_read(present: np.ndarray | None) -> np.ndarray | slice | None:
@@ -205,15 +220,24 @@ def _prepared(host: str, table: pa.Table, signals: list[Signal], origin_ns: int)
     the reading thread (numpy releases the GIL), beside the integration of the chunk before.
     """
     gpus, copies, views = _split_by_gpu(to_numpy(table.column("gpu")))
-    seconds = [(times - origin_ns) / 1e9 for times in copies(to_numpy(table.column("time_ns")))]
-    # a null is a missing sample, never zero: its value is read only where valid
-    columns = {signal.name: values_and_validity(table.column(signal.column)) for signal in signals}
-    grouped, invalid = _group_by_present_rows(signals, columns)
+    seconds = [(times - origin_ns) / 1e9 for times in copies(table.column("time_ns"))]
+    columns: dict[str, Column] = {}
+    presence: dict[str, np.ndarray | None] = {}
+    invalid = 0
+    for signal in signals:
+        column = table.column(signal.column)
+        if column.null_count == 0 and not pa.types.is_floating(column.type):
+            columns[signal.name], presence[signal.name] = column, None  # a reading in every row, none impossible
+        else:  # a null is a missing sample, never zero: its value is read only where valid
+            values, valid = values_and_validity(column)
+            columns[signal.name] = values
+            presence[signal.name], left_out = _possible_readings(values, valid)
+            invalid += left_out
     readings = []
-    for present, together in grouped:
+    for present, together in _group_by_present_rows(signals, presence):
         # fields read on every poll are read whole: contiguous copies; the others sparsely: views
         split = copies if present is None else views
-        by_gpu = [split(columns[signal.name][0]) for signal in together]
+        by_gpu = [split(columns[signal.name]) for signal in together]
         masks = [None] * len(gpus) if present is None else views(present)
         for place, (gpu, mask) in enumerate(zip(gpus, masks, strict=True)):
             read = _rows_read(mask)
@@ -298,7 +322,7 @@ def integrate_signals(
     buffered = [signal for signal in SIGNALS if signal.buffer]
     invalid = 0
     for batches, signals in ((trace.gpu_batches(columns), polled), (trace.power_batches(), buffered)):
-        chunks = joined_batches(batches, CHUNK_ROWS)
+        chunks = grouped_batches(batches, CHUNK_ROWS)
         for host, readings, left_out in read_ahead(_prepared(*chunk, signals, origin_ns) for chunk in chunks):
             feed_or_hold(host, readings)
             invalid += left_out

@@ -70,6 +70,7 @@ class _FoundLater(Future):
     ("batch_rows", "chunk_rows", "asks"),
     [
         (997, 2000, 0),  # many chunks; the counter's windows known from the start
+        (999, 2000, 0),  # batches of whole polls (3 GPUs): columns split batch by batch, never joined
         (997, 2000, 2),  # known after two chunks: the checked signals' first chunks waited
         (997, 2000, 10**6),  # never done by itself: the pass waits once four chunks are held
         (50_000, signals.CHUNK_ROWS, 1),  # one chunk
