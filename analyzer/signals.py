@@ -10,7 +10,6 @@ block; the fields the sampler reads only every few polls form blocks of their ow
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 
@@ -96,51 +95,81 @@ class SignalIntegrals:
 
 
 Column = np.ndarray | pa.ChunkedArray
-Split = Callable[[Column], list[np.ndarray]]
+Read = np.ndarray | slice | None  # which of one GPU's rows hold a reading (None: all)
 
 
-def _split_by_gpu(gpu: np.ndarray) -> tuple[list[int], Split, Split]:
-    """The GPUs of one chunk, and two ways to split any column of it into each GPU's rows (in time
-    order): as contiguous copies, and as views where that is cheaper.
+class _GpuRows:
+    """Where each GPU's rows are in one chunk, and how to take them out of any of its columns.
 
     The sampler writes one row per GPU per poll, always in the same order, so the common case is
-    the column seen as ``(polls, GPUs)``: copied transposed, one pass leaves each GPU's rows
-    contiguous, so the integration reads them sequentially instead of striding through the whole
-    chunk once per GPU. A column still in the record batches it was read in is copied batch by
-    batch, while each is in cache, and never joined first. Views (strided, no copy) serve fields
-    read only every few polls, of which the integration reads a few rows. Anything else (a GPU
-    lost mid-run) falls back to a stable sort, and both ways gather.
+    a *regular* chunk: every column seen as ``(polls, GPUs)``. Copied transposed, one pass leaves
+    each GPU's rows contiguous, so the integration reads them sequentially instead of striding
+    through the whole chunk once per GPU; a column still in the record batches it was read in is
+    copied batch by batch, while each is in cache, never joined first. Views (strided, no copy)
+    serve fields read only every few polls, of which the integration reads a few rows. Anything
+    else (a GPU lost mid-run) falls back to a stable sort, and every way gathers.
     """
-    count = len(set(gpu[: min(gpu.size, 64)].tolist()))
-    if count and gpu.size % count == 0:
+
+    def __init__(self, gpu: np.ndarray) -> None:
+        count = len(set(gpu[: min(gpu.size, 64)].tolist()))
         first = gpu[:count]
-        if np.array_equal(gpu.reshape(-1, count), np.broadcast_to(first, (gpu.size // count, count))):
+        self.regular = bool(
+            count
+            and gpu.size % count == 0
+            and np.array_equal(gpu.reshape(-1, count), np.broadcast_to(first, (gpu.size // count, count)))
+        )
+        if self.regular:
+            self.gpus = [int(index) for index in first]
+            self._count = count
+            return
+        by_gpu = np.argsort(gpu, kind="stable")
+        sorted_gpu = gpu[by_gpu]
+        self._rows = np.split(by_gpu, np.flatnonzero(sorted_gpu[1:] != sorted_gpu[:-1]) + 1) if gpu.size else []
+        self.gpus = [int(gpu[rows[0]]) for rows in self._rows]
 
-            def copies(column: Column) -> list[np.ndarray]:
-                if isinstance(column, np.ndarray) or any(len(part) % count for part in column.chunks):
-                    return list(np.ascontiguousarray(_values(column).reshape(-1, count).T))
-                out = np.empty((count, gpu.size // count), dtype=_values(column.chunks[0]).dtype)
-                polls = 0
-                for part in column.chunks:  # each batch holds whole polls
-                    values = _values(part)
-                    out[:, polls : polls + values.size // count] = values.reshape(-1, count).T
-                    polls += values.size // count
-                return list(out)
+    def copies(self, column: Column, origin_ns: int | None = None) -> list[np.ndarray]:
+        """Each GPU's rows, contiguous; with ``origin_ns`` (for a time column in ns), as seconds since it."""
+        if not self.regular:
+            values = _values(column)
+            rows = [values[rows] for rows in self._rows]
+            return rows if origin_ns is None else [(times - origin_ns) / 1e9 for times in rows]
+        count = self._count
+        whole_polls = isinstance(column, pa.ChunkedArray) and all(len(part) % count == 0 for part in column.chunks)
+        parts = [_values(part) for part in column.chunks] if whole_polls else [_values(column)]
+        out = np.empty(
+            (count, sum(part.size for part in parts) // count), np.float64 if origin_ns is not None else parts[0].dtype
+        )
+        polls = 0
+        for values in parts:  # each part holds whole polls
+            block, taken = values.reshape(-1, count).T, slice(polls, polls + values.size // count)
+            if origin_ns is None:
+                out[:, taken] = block
+            else:  # the difference in exact integers, then seconds
+                np.subtract(block, origin_ns, out=out[:, taken])
+            polls = taken.stop
+        if origin_ns is not None:
+            out /= 1e9
+        return list(out)
 
-            def views(column: Column) -> list[np.ndarray]:
-                values = _values(column)
-                return [values[place::count] for place in range(count)]
+    def views(self, values: np.ndarray) -> list[np.ndarray]:
+        """Each GPU's rows as strided views (regular chunks) or gathered copies."""
+        if not self.regular:
+            return [values[rows] for rows in self._rows]
+        return [values[place :: self._count] for place in range(self._count)]
 
-            return [int(index) for index in first], copies, views
-    by_gpu = np.argsort(gpu, kind="stable")
-    sorted_gpu = gpu[by_gpu]
-    groups = np.split(by_gpu, np.flatnonzero(sorted_gpu[1:] != sorted_gpu[:-1]) + 1) if gpu.size else []
+    def reads(self, present: np.ndarray | None) -> list[Read]:
+        """Which of each GPU's rows hold a reading, given the chunk's ``present`` rows (None: all).
 
-    def gather(column: Column) -> list[np.ndarray]:
-        values = _values(column)
-        return [values[rows] for rows in groups]
-
-    return [int(gpu[rows[0]]) for rows in groups], gather, gather
+        In a regular chunk whose GPUs were all read on the same polls (the sampler reads the
+        sparse fields of every GPU on one poll) this is worked out once, for the first GPU.
+        """
+        if present is None:
+            return [None] * len(self.gpus)
+        if self.regular:
+            per_poll = present.reshape(-1, self._count)
+            if np.array_equal(per_poll, np.broadcast_to(per_poll[:, :1], per_poll.shape)):
+                return [_rows_read(per_poll[:, 0])] * self._count
+        return [_rows_read(mask) for mask in self.views(present)]
 
 
 def _values(column: Column) -> np.ndarray:
@@ -187,11 +216,9 @@ def _group_by_present_rows(
     return [(present, together) for _, present, together in groups]
 
 
-def _rows_read(present: np.ndarray | None) -> np.ndarray | slice | None:
+def _rows_read(present: np.ndarray) -> Read:
     """Which of one GPU's rows hold a reading: None for all of them, a slice when they are evenly
     spaced (a field read every few polls: a view, no copy), else their indices."""
-    if present is None:
-        return None
     where = np.flatnonzero(present)
     if where.size == present.size:
         return None
@@ -219,8 +246,8 @@ def _prepared(host: str, table: pa.Table, signals: list[Signal], origin_ns: int)
     This is all the work on a chunk that does not depend on what came before it, so it runs on
     the reading thread (numpy releases the GIL), beside the integration of the chunk before.
     """
-    gpus, copies, views = _split_by_gpu(to_numpy(table.column("gpu")))
-    seconds = [(times - origin_ns) / 1e9 for times in copies(table.column("time_ns"))]
+    rows = _GpuRows(to_numpy(table.column("gpu")))
+    seconds = rows.copies(table.column("time_ns"), origin_ns)
     columns: dict[str, Column] = {}
     presence: dict[str, np.ndarray | None] = {}
     invalid = 0
@@ -236,11 +263,9 @@ def _prepared(host: str, table: pa.Table, signals: list[Signal], origin_ns: int)
     readings = []
     for present, together in _group_by_present_rows(signals, presence):
         # fields read on every poll are read whole: contiguous copies; the others sparsely: views
-        split = copies if present is None else views
+        split = rows.copies if present is None else rows.views
         by_gpu = [split(columns[signal.name]) for signal in together]
-        masks = [None] * len(gpus) if present is None else views(present)
-        for place, (gpu, mask) in enumerate(zip(gpus, masks, strict=True)):
-            read = _rows_read(mask)
+        for place, (gpu, read) in enumerate(zip(rows.gpus, rows.reads(present), strict=True)):
             times, values = seconds[place], [column[place] for column in by_gpu]
             if read is not None:
                 times, values = times[read], [column[read] for column in values]
