@@ -50,15 +50,23 @@ class TimeGrid:
         self.first_point = 0 if carry_time is None else int(np.searchsorted(points, carry_time, side="left"))
         self.end_point = int(np.searchsorted(points, self.times[-1], side="left"))
         inside = points[self.first_point : self.end_point]
-        self.segment = np.clip(np.searchsorted(self.times, inside, side="right") - 1, 0, max(self.times.size - 2, 0))
+        self.segment = np.searchsorted(self.times, inside, side="right")
+        self.segment -= 1
+        np.clip(self.segment, 0, max(self.times.size - 2, 0), out=self.segment)
         self._sample_weights: dict[Interpolation, np.ndarray] = {}
+        self._coefficients: dict[Interpolation, tuple[np.ndarray, np.ndarray]] = {}
         if self.times.size >= 2:
-            self.into = np.clip(inside - self.times[self.segment], 0.0, None)
+            segment_start = self.times[self.segment]
+            self.into = np.subtract(inside, segment_start)
+            np.maximum(self.into, 0.0, out=self.into)
             span = spans[self.segment]
             self.fraction = np.divide(self.into, span, out=np.zeros(span.size), where=span > 0)
-            self.taken = self.bridged[self.segment]
+            # whether each edge's segment counts (None: all do), and the part of it up to the edge that does
+            self.taken = None if self.all_bridged else self.bridged[self.segment]
+            self.taken_into = self.into if self.taken is None else self.into * self.taken
             # the weight of the segment before each edge's segment (none before the first)
-            self.weight_before = np.where(self.segment > 0, self.weights[np.maximum(self.segment - 1, 0)], 0.0)
+            self.weight_before = self.weights[np.maximum(self.segment - 1, 0)]
+            self.weight_before[self.segment == 0] = 0.0
             if self.segment.size:
                 # edges are sorted, so their segments are too: runs of equal segments, found by one diff
                 new_run = np.concatenate(([True], self.segment[1:] != self.segment[:-1]))
@@ -67,10 +75,10 @@ class TimeGrid:
                 self._run_starts = np.concatenate(([0], distinct))
                 self._first_segment_empty = bool(distinct[0] == 0)
             if self.all_bridged:
-                self.covered_at = self.times[self.segment] - self.times[0] + self.into
+                self.covered_at = segment_start - self.times[0] + self.into
             else:
                 covered_before, _ = self.sum_before(self.weights)
-                self.covered_at = covered_before + np.where(self.taken, self.into, 0.0)
+                self.covered_at = covered_before + self.taken_into
 
     @property
     def size(self) -> int:
@@ -93,6 +101,23 @@ class TimeGrid:
                 weights[1:] = self.weights
             self._sample_weights[interpolation] = weights
         return self._sample_weights[interpolation]
+
+    def edge_coefficients(self, interpolation: Interpolation) -> tuple[np.ndarray, np.ndarray]:
+        """What the sample-weight sum up to each edge's segment leaves out, as weights of the two
+        samples around the edge: it is ``preceding * first + following * second``.
+
+        Left out are the segment itself up to the edge and the half (trapezoid) or whole
+        (backward) of the segment before it that was charged to the segment's first sample. As
+        weights they are worked out once per grid, whatever the number of signals on it.
+        """
+        if interpolation not in self._coefficients:
+            if interpolation == "linear":
+                second = 0.5 * self.taken_into * self.fraction
+                first = self.taken_into + 0.5 * self.weight_before - second
+            else:
+                first, second = self.weight_before, self.taken_into
+            self._coefficients[interpolation] = first, second
+        return self._coefficients[interpolation]
 
     def sum_before(self, pieces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Sum of ``pieces[..., :s]`` for the segment s of each edge inside the chunk, and of all pieces.
@@ -207,7 +232,14 @@ class RunningIntegral:
                 following = _values_at(
                     integrals, samples, grid, grid.segment + 1, scratch.take("following", *before.shape)
                 )
-                before += _into_segment(interpolation, grid, preceding, following)
+                if interpolation == "increase":  # the counter's rise within the segment, up to the edge
+                    rise = np.subtract(following, preceding, out=following)
+                    np.maximum(rise, 0.0, out=rise)
+                    before += rise * (grid.fraction if grid.taken is None else grid.fraction * grid.taken)
+                else:
+                    first, second = grid.edge_coefficients(interpolation)
+                    before += np.multiply(preceding, first, out=preceding)
+                    before += np.multiply(following, second, out=following)
                 at = slice(grid.first_point, grid.end_point)
                 for row, integral in enumerate(integrals):
                     np.add(before[row], integral._integral, out=integral.integral_at[at])
@@ -247,20 +279,6 @@ def _values_at(
     if carried and indices[0] == 0:  # sorted: only leading edges can sit in the carried segment
         out[:, indices == 0] = np.array([[integral._last_value] for integral in integrals])
     return out
-
-
-def _into_segment(
-    interpolation: Interpolation, grid: TimeGrid, preceding: np.ndarray, following: np.ndarray
-) -> np.ndarray:
-    """What the sum up to each edge's segment leaves out: the segment itself up to the edge and,
-    for sample weights, the half (trapezoid) or whole (backward) of the segment before it that
-    was charged to the segment's first sample."""
-    if interpolation == "increase":
-        return np.where(grid.taken, np.maximum(following - preceding, 0.0) * grid.fraction, 0.0)
-    if interpolation == "backward":
-        return preceding * grid.weight_before + np.where(grid.taken, following * grid.into, 0.0)
-    into = grid.into * (preceding + 0.5 * (following - preceding) * grid.fraction)
-    return 0.5 * preceding * grid.weight_before + np.where(grid.taken, into, 0.0)
 
 
 def _counter_increase(

@@ -1,11 +1,13 @@
 """The GPU signals the metrics need, integrated over every window in one pass over the samples.
 
 Each signal is a column of a sample file with the way it behaves between samples (see
-:mod:`analyzer.integrate`). The GPU-sample and power-buffer streams are read batch by batch; each
-batch is split by GPU and fed to one :class:`~analyzer.integrate.RunningIntegral` per
-(GPU, signal), so memory is bounded by a batch whatever the length of the trace. Signals of one
-GPU that were read on the same polls and share an interpolation are integrated together as one
-block; the fields the sampler reads only every few polls form blocks of their own.
+:mod:`analyzer.integrate`). The GPU-sample and power-buffer streams are read in chunks of a few
+record batches, so memory is bounded by a few chunks whatever the length of the trace. Two
+threads share the work: the reading thread decodes each chunk and splits it into every GPU's
+readings (:func:`_prepared`: contiguous per GPU, times in seconds), while the calling thread
+feeds the chunk before to one :class:`~analyzer.integrate.RunningIntegral` per (GPU, signal).
+Signals of one GPU read on the same polls and sharing an interpolation are integrated together
+as one block; the fields the sampler reads only every few polls form blocks of their own.
 """
 
 from __future__ import annotations
