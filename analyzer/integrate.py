@@ -40,7 +40,7 @@ class TimeGrid:
         self.carry_time = carry_time
         self.max_gap = max_gap
         self.times = times if carry_time is None else np.concatenate(([carry_time], times))
-        spans = np.diff(self.times)
+        spans = np.subtract(self.times[1:], self.times[:-1])
         self.sorted = bool(spans.size == 0 or spans.min() >= 0)
         self.bridged = spans <= max_gap
         self.all_bridged = bool(self.bridged.all())
@@ -52,7 +52,10 @@ class TimeGrid:
         inside = points[self.first_point : self.end_point]
         self.segment = np.searchsorted(self.times, inside, side="right")
         self.segment -= 1
-        np.clip(self.segment, 0, max(self.times.size - 2, 0), out=self.segment)
+        # sorted, every edge after the carried sample lies in a segment; else clamp (edges before
+        # the first sample of a trace read its first segment from its start: nothing)
+        if carry_time is None or not self.sorted:
+            np.clip(self.segment, 0, max(self.times.size - 2, 0), out=self.segment)
         self._sample_weights: dict[Interpolation, np.ndarray] = {}
         self._coefficients: dict[Interpolation, tuple[np.ndarray, np.ndarray]] = {}
         if self.times.size >= 2:
