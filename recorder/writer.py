@@ -30,9 +30,11 @@ from recorder.arrow_columns import to_arrow
 from recorder.messages import warn
 
 IPC_OPTIONS = pa.ipc.IpcWriteOptions(compression="lz4")
-"""LZ4 frames, not zstd: files a quarter larger, but written in two thirds of the time (less CPU
-taken from the training) and decoded four times faster by the analyzer (measured on a day of 8
-GPUs: 194 against 154 MiB; 0.10 against 0.39 s to decode; docs/benchmarks.md). Readers take
+"""LZ4 frames, not zstd: files a fifth to a quarter larger, but cheaper to write (less CPU taken
+from the training) and over three times faster for the analyzer to decode. Measured side by side
+by ``bench/trace_compression.py`` (docs/benchmarks.md): a 160-row flush 157 against 200 µs, a
+synthetic day of 8 GPUs compacted in 0.21 against 0.46 s, 200 against 156 MiB, decoded in 0.09
+against 0.32 s; the H100 sample traces 3.0-3.5 against 2.5-2.8 MB per GPU-hour. Readers take
 either, batch by batch, so traces written with zstd stay readable."""
 COMPACT_BATCH_ROWS = 65_536
 """Rows per batch after compaction: large enough to compress well, small enough to bound memory."""
