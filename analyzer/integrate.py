@@ -42,9 +42,10 @@ class TimeGrid:
         self.times = times if carry_time is None else np.concatenate(([carry_time], times))
         spans = np.subtract(self.times[1:], self.times[:-1])
         self.sorted = bool(spans.size == 0 or spans.min() >= 0)
-        self.bridged = spans <= max_gap
-        self.all_bridged = bool(self.bridged.all())
-        self.weights = spans if self.all_bridged else np.where(self.bridged, spans, 0.0)
+        self.all_bridged = bool(spans.size == 0 or spans.max() <= max_gap)
+        # which segments are bridged: built only when one is not (a gap is rare; the mask costs a pass)
+        self.bridged = None if self.all_bridged else spans <= max_gap
+        self.weights = spans if self.bridged is None else np.where(self.bridged, spans, 0.0)
         # with no gap, the covered time up to any sample is just its distance from the first
         self.covered = float(self.times[-1] - self.times[0]) if self.all_bridged else float(self.weights.sum())
         self.first_point = 0 if carry_time is None else int(np.searchsorted(points, carry_time, side="left"))
@@ -95,12 +96,13 @@ class TimeGrid:
         from the column's own type on the way), not a pass to build segment pieces first.
         """
         if interpolation not in self._sample_weights:
-            weights = np.zeros(self.size)
-            if interpolation == "linear":
-                weights[:-1] = self.weights
-                weights[1:] += self.weights
-                weights *= 0.5
+            weights = np.empty(self.size)
+            if interpolation == "linear":  # each sample: half the segment before it, half the one after
+                weights[0], weights[-1] = 0.5 * self.weights[0], 0.5 * self.weights[-1]
+                np.add(self.weights[:-1], self.weights[1:], out=weights[1:-1])
+                weights[1:-1] *= 0.5
             else:
+                weights[0] = 0.0
                 weights[1:] = self.weights
             self._sample_weights[interpolation] = weights
         return self._sample_weights[interpolation]
@@ -299,7 +301,7 @@ def _counter_increase(
             values[row, 0] = integral._last_value
         values[row, carried:] = column
     pieces = np.subtract(values[:, 1:], values[:, :-1], out=scratch.take("pieces", len(integrals), grid.size - 1))
-    if not grid.all_bridged:
+    if grid.bridged is not None:
         pieces *= grid.bridged
     went_back = pieces < 0
     if went_back.any():
