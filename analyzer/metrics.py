@@ -283,6 +283,7 @@ def _job_span(trace: Trace, steps: Steps, gens: Generations) -> tuple[int, float
 
 
 def _counter_windows(readings: Future[dict[str, np.ndarray]], groups: WindowGroups, origin_ns: int) -> CounterWindows:
+    """The groups' spans narrowed to the counter's readings: run on the counter's thread, after them."""
     return counter_windows(readings.result(), groups.starts_ns, groups.ends_ns, origin_ns)
 
 
