@@ -53,8 +53,8 @@ class TimeGrid:
         inside = points[self.first_point : self.end_point]
         self.segment = np.searchsorted(self.times, inside, side="right")
         self.segment -= 1
-        # sorted, every edge after the carried sample lies in a segment; else clamp (edges before
-        # the first sample of a trace read its first segment from its start: nothing)
+        # after a carried sample, sorted times put every edge here inside a segment; otherwise clamp:
+        # an edge before a trace's first sample is put at the start of the first segment (nothing yet)
         if carry_time is None or not self.sorted:
             np.clip(self.segment, 0, max(self.times.size - 2, 0), out=self.segment)
         self._sample_weights: dict[Interpolation, np.ndarray] = {}
