@@ -3,8 +3,8 @@
     python bench/analyzer_speed.py [--hours 24] [--gpus 8] [--steps 100000] [--repeat 5] [--workdir DIR]
                                    [--baseline CHECKOUT] [--compression lz4|zstd]
 
-Writes a synthetic trace as effrec writes it (Arrow streams compressed as effrec compresses them,
-LZ4 since it stopped using zstd, or as ``--compression`` says; 64k-row batches; GPU poll
+Writes a synthetic trace as effrec writes it (Arrow streams in effrec's compression, LZ4; with
+``--compression zstd``, as effrec wrote them before; 64k-row batches; GPU poll
 at 10 Hz with effrec's rationed reads: the energy counter every 20th poll, GPM every 2nd,
 temperature every 5th; 100,000 train steps), then, each in a fresh process so peak memory is
 its own: the full analysis (``analyzer.analyze`` with 10-step log windows, i.e. 10,000 windows;
