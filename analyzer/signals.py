@@ -334,11 +334,15 @@ def integrate_signals(
             if on_grid:
                 RunningIntegral.add_block(on_grid, grid, samples, scratch)
 
-    def feed_or_hold(host: str, readings: list[_Readings]) -> None:
-        if waiting and checked_edges_known(wait=len(waiting) >= MAX_CHUNKS_WAITING):
+    def release_held(wait: bool) -> None:
+        """Integrate the held readings of the checked signals, in order, once their edges are known."""
+        if waiting and checked_edges_known(wait):
             for held in waiting:
                 feed(*held)
             waiting.clear()
+
+    def feed_or_hold(host: str, readings: list[_Readings]) -> None:
+        release_held(wait=len(waiting) >= MAX_CHUNKS_WAITING)
         if waiting or not checked_edges_known(wait=False):
             waiting.append((host, [block for block in readings if block.signals[0].checked]))
             readings = [block for block in readings if not block.signals[0].checked]
@@ -353,10 +357,7 @@ def integrate_signals(
         for host, readings, left_out in read_ahead(_prepared(*chunk, signals, origin_ns) for chunk in chunks):
             feed_or_hold(host, readings)
             invalid += left_out
-    if waiting:
-        checked_edges_known(wait=True)
-        for held in waiting:
-            feed(*held)
+    release_held(wait=True)
 
     integral: dict[GpuKey, dict[str, np.ndarray]] = {}
     covered: dict[GpuKey, dict[str, np.ndarray]] = {}
