@@ -1,7 +1,7 @@
 """The notebook API: one :class:`Run` per run directory, everything as pandas DataFrames.
 
-    import analyzer
-    run = analyzer.load_run("runs/20261123T094050Z-lora")
+    from efftrace import load_run
+    run = load_run("runs/20261123T094050Z-lora")
     run.summary()          # every figure of every window, with unit, source and coverage
     run.windows()          # one row per log window
     run.samples()          # raw GPU samples, with seconds since the job started
@@ -19,17 +19,23 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
-
-from analyzer.loader import Trace, open_run
-from analyzer.metrics import GIB, AnalysisSettings, analyze
-from analyzer.result import RunMetrics
+from efftrace.analyzer.compute.metrics import analyze
+from efftrace.analyzer.compute.settings import AnalysisSettings, PowerSource
+from efftrace.analyzer.read.loader import Trace, open_run
+from efftrace.analyzer.result import RunMetrics
+from efftrace.recorder.format.units import GIB
 
 if TYPE_CHECKING:
     import pandas as pd
 
 
 class Run:
-    """A recorded run, opened for exploration; figures are computed once, on first use."""
+    """A recorded run, opened for exploration; figures are computed once, on first use.
+
+    Made by :func:`load_run`. Opening checks the manifest and every file's schema (a damaged
+    trace raises :class:`~efftrace.analyzer.errors.TraceError` here, naming the file); the
+    figures stream the trace when first asked for.
+    """
 
     def __init__(self, run_dir: Path | str, settings: AnalysisSettings | None = None) -> None:
         self.trace: Trace = open_run(run_dir)
@@ -40,14 +46,17 @@ class Run:
 
     @property
     def name(self) -> str:
+        """The run's name, as in ``meta.json`` (its directory's name where the manifest has none)."""
         return self.trace.name
 
     @property
     def meta(self) -> dict[str, Any]:
+        """The run manifest, ``meta.json``, as recorded (a copy: editing it changes nothing)."""
         return self.trace.meta
 
     @cached_property
     def metrics(self) -> RunMetrics:
+        """Every figure and table of the run: the object the CLI's outputs are made from."""
         return analyze(self.trace, self.settings)
 
     @property
@@ -61,6 +70,7 @@ class Run:
         return summary.value(key) if summary else None
 
     def summary(self) -> pd.DataFrame:
+        """One row per (window, figure): value, unit, source and coverage, as the console prints them."""
         rows = [
             {
                 "window": name,
@@ -77,12 +87,15 @@ class Run:
         return _pandas().DataFrame(rows)
 
     def windows(self) -> pd.DataFrame:
+        """One row per log window of L train steps: the points the TensorBoard backfill writes."""
         return self._with_seconds(self.metrics.windows, "end_ns")
 
     def per_gpu(self) -> pd.DataFrame:
+        """One row per (summary window, GPU): each GPU's own figures before they are combined."""
         return self.metrics.per_gpu.to_pandas()
 
     def generate_calls(self) -> pd.DataFrame:
+        """One row per ``generate()`` call: duration, samples, tokens, its own IT."""
         return self._with_seconds(self.metrics.generate_calls, "start_ns")
 
     def samples(self) -> pd.DataFrame:
@@ -100,6 +113,7 @@ class Run:
         return frame
 
     def events(self) -> pd.DataFrame:
+        """Every event of every rank as recorded (train steps, generate calls, marks)."""
         return self._with_seconds(self.trace.events(), "start_ns")
 
     def steps(self) -> pd.DataFrame:
@@ -119,6 +133,24 @@ def _pandas() -> Any:
     return pandas
 
 
-def load_run(run_dir: Path | str, **settings: Any) -> Run:
-    """Open a run directory for exploration; ``settings`` as :class:`AnalysisSettings` (log_interval, ...)."""
-    return Run(run_dir, AnalysisSettings.from_env(**settings))
+def load_run(
+    run_dir: Path | str,
+    *,
+    log_interval: int | None = None,
+    power_source: PowerSource = "auto",
+    peak_tflops: float | None = None,
+    max_gap_s: float | None = None,
+) -> Run:
+    """Open a run directory written by ``effrec`` for exploration.
+
+    The keywords are ``effanalyze``'s options: ``log_interval`` (steps per log window; default
+    ``EFFICIENTLLM_LOG_INTERVAL``, else 10), ``power_source`` (``auto``, ``buffer``, ``instant``
+    or ``average``), ``peak_tflops`` (dense TFLOP/s per GPU for MFU; default: the table, by GPU
+    name) and ``max_gap_s`` (seconds beyond which a gap between samples is not bridged).
+    """
+    return Run(
+        run_dir,
+        AnalysisSettings.from_env(
+            log_interval=log_interval, power_source=power_source, peak_tflops=peak_tflops, max_gap_s=max_gap_s
+        ),
+    )

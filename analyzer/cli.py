@@ -16,8 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import click
-
-from analyzer.errors import TraceError
+from efftrace.analyzer.errors import TraceError
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERNAL = 3
@@ -72,8 +71,9 @@ _quiet_option = click.option(
 
 @contextlib.contextmanager
 def _progress(quiet: bool, *traces: Any) -> Iterator[None]:
-    """One progress bar for the reading of ``traces`` inside the block (on a terminal only; see analyzer.progress)."""
-    from analyzer.progress import Progress
+    """One progress bar for the reading of ``traces`` inside the block (on a terminal only; see
+    :mod:`efftrace.analyzer.present.progress`)."""
+    from efftrace.analyzer.present.progress import Progress
 
     bar = Progress(enabled=False if quiet else None)
     for trace in traces:
@@ -155,10 +155,10 @@ def analyze(
 ) -> None:
     """Compute the EfficientLLM metrics of RUN_DIR, a run directory written by effrec."""
     # Imported here, not at the top, so that `effanalyze --help` answers without loading numpy.
-    from analyzer import console, files, report, tensorboard_events
-    from analyzer.loader import open_run
-    from analyzer.metrics import AnalysisSettings
-    from analyzer.metrics import analyze as compute
+    from efftrace.analyzer.compute.metrics import analyze as compute
+    from efftrace.analyzer.compute.settings import AnalysisSettings
+    from efftrace.analyzer.present import console, files, report, tensorboard_events
+    from efftrace.analyzer.read.loader import open_run
 
     trace = open_run(run_dir)
     settings = AnalysisSettings.from_env(
@@ -214,11 +214,11 @@ def compare(
     quiet: bool,
 ) -> None:
     """Put RUN_DIRS side by side: what each run was, and its figures (the EfficientLLM paper's table)."""
-    from analyzer import compare as comparison
-    from analyzer import files
-    from analyzer.loader import open_run
-    from analyzer.metrics import AnalysisSettings
-    from analyzer.metrics import analyze as compute
+    from efftrace.analyzer.compute.metrics import analyze as compute
+    from efftrace.analyzer.compute.settings import AnalysisSettings
+    from efftrace.analyzer.present import compare as comparison
+    from efftrace.analyzer.present import files
+    from efftrace.analyzer.read.loader import open_run
 
     settings = AnalysisSettings.from_env(log_interval=log_interval)
     runs = []

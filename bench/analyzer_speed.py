@@ -31,9 +31,8 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-
-from recorder import schema
-from recorder.writer import IPC_OPTIONS
+from efftrace.recorder.format import schema
+from efftrace.recorder.writer import IPC_OPTIONS
 
 REPO = Path(__file__).resolve().parent.parent
 T0_NS = 1_800_000_000 * 1_000_000_000
@@ -117,7 +116,9 @@ def make_trace(run_dir: Path, hours: float, gpus: int, steps: int, compression: 
 
 
 def run_ours(run_dir: Path) -> dict:
-    from analyzer import AnalysisSettings, analyze, open_run
+    from efftrace.analyzer.compute.metrics import analyze
+    from efftrace.analyzer.compute.settings import AnalysisSettings
+    from efftrace.analyzer.read.loader import open_run
 
     began = time.perf_counter()
     result = analyze(open_run(run_dir), AnalysisSettings(log_interval=10))

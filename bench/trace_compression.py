@@ -32,8 +32,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
 from analyzer_speed import make_trace  # noqa: E402
-
-from recorder import schema  # noqa: E402
+from efftrace.recorder.format import schema  # noqa: E402
 
 CODECS = ("zstd", "lz4")
 FLUSH_ROWS = 160  # 8 GPUs x 20 polls: one 2-s flush at 0.1 s

@@ -1,5 +1,5 @@
-"""``python -m recorder -- COMMAND ...`` is ``effrec -- COMMAND ...``."""
+"""``python -m efftrace.recorder -- COMMAND ...`` is ``effrec -- COMMAND ...``."""
 
-from recorder.cli import main
+from efftrace.recorder.cli import main
 
 main()

@@ -18,9 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import click
-
-from recorder import meta, schema
-from recorder.config import (
+from efftrace.recorder import meta
+from efftrace.recorder.config import (
     ENERGY_INTERVAL_S,
     ENV_CUDA_SYNC,
     ENV_RUN_DIR,
@@ -30,10 +29,11 @@ from recorder.config import (
     RecorderSettings,
     polls_per,
 )
-from recorder.host_sampling import HostSampling
-from recorder.run_dir import create_run_dir, default_name
+from efftrace.recorder.format import schema
+from efftrace.recorder.run_dir import create_run_dir, default_name
+from efftrace.recorder.sampling.host import HostSampling
 
-AUTOINSTRUMENT_DIR = Path(__file__).resolve().parent / "_autoinstrument"
+AUTOINSTRUMENT_DIR = Path(__file__).resolve().parent / "in_training" / "_autoinstrument"
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 USAGE_ERROR = 2
 
@@ -204,7 +204,7 @@ def record(
         deliver(signum)
     live = None
     if status:
-        from recorder.live_status import LiveStatus  # only when asked: it imports pyarrow.compute
+        from efftrace.recorder.sampling.live_status import LiveStatus  # only when asked: it imports pyarrow.compute
 
         live = LiveStatus(run_dir, sampling.power_now_w, len(sampling.gpus))
         live.start()

@@ -10,13 +10,13 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from recorder.messages import warn
+from efftrace.recorder.format.units import DEFAULT_LOG_INTERVAL, ENV_LOG_INTERVAL
+from efftrace.recorder.log import warn
 
 # The seed integration's variables (their names and meaning are kept).
 ENV_ENABLED = "EFFICIENTLLM_METRICS_ENABLED"
 ENV_INTERVAL = "EFFICIENTLLM_COLLECTION_INTERVAL"
 ENV_HISTORY_SIZE = "EFFICIENTLLM_HISTORY_SIZE"
-ENV_LOG_INTERVAL = "EFFICIENTLLM_LOG_INTERVAL"
 
 # effrec -> training processes.
 ENV_RUN_DIR = "EFFTRACE_RUN_DIR"
@@ -24,7 +24,6 @@ ENV_CUDA_SYNC = "EFFTRACE_CUDA_SYNC"
 
 DEFAULT_INTERVAL_S = 0.1
 DEFAULT_HISTORY_SIZE = 1000
-DEFAULT_LOG_INTERVAL = 10
 FLUSH_INTERVAL_S = 2.0
 """No recorded row waits longer than this in memory, so a killed job loses at most this much."""
 ENERGY_INTERVAL_S = 2.0

@@ -18,7 +18,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from recorder import __version__, schema
+from efftrace.recorder import __version__
+from efftrace.recorder.format import schema
 
 MAX_CONFIG_BYTES = 1 << 20
 _CONFIG_SUFFIXES = (".yaml", ".yml", ".json")

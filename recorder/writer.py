@@ -25,9 +25,8 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-
-from recorder.arrow_columns import to_arrow
-from recorder.messages import warn
+from efftrace.recorder.format.columns import to_arrow
+from efftrace.recorder.log import warn
 
 IPC_OPTIONS = pa.ipc.IpcWriteOptions(compression="lz4")
 """LZ4 frames, not zstd: files a fifth to a quarter larger, but cheaper to write (less CPU taken

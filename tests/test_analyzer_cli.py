@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from efftrace.recorder.format import schema
 
-from recorder import schema
 from tests.trace_builder import TraceBuilder
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -22,7 +22,7 @@ LORA = ROOT / "sample_traces" / "h100-lora-sft"
 
 def effanalyze(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "analyzer.cli", *args], capture_output=True, text=True, env=env, timeout=120
+        [sys.executable, "-m", "efftrace.analyzer.cli", *args], capture_output=True, text=True, env=env, timeout=120
     )
 
 
@@ -216,7 +216,7 @@ def test_the_command_line_never_imports_pandas(tmp_path):
     shutil.copytree(LORA, run)
     script = f"""
 import sys
-from analyzer.cli import main
+from efftrace.analyzer.cli import main
 sys.argv = ["effanalyze", {str(run / "trace")!r}, "--tensorboard", "--json", {str(tmp_path / "s.json")!r},
             "--csv", {str(tmp_path / "s.csv")!r}, "--windows", {str(tmp_path / "w.parquet")!r}]
 try:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from efftrace.analyzer.compute.metrics import analyze
+from efftrace.analyzer.compute.settings import AnalysisSettings
+from efftrace.analyzer.read.loader import open_run
 
-from analyzer import AnalysisSettings, analyze, open_run
 from tests.trace_builder import TraceBuilder
 
 GIB = 1 << 30

@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 import pytest
-
-from recorder.arrow_columns import from_numpy, repeated_string, to_arrow, to_numpy, values_and_validity
+from efftrace.recorder.format.columns import from_numpy, repeated_string, to_arrow, to_numpy, values_and_validity
 
 
 @pytest.mark.parametrize("arrow_type", [pa.int64(), pa.uint8(), pa.int16(), pa.uint64(), pa.float32(), pa.float64()])

@@ -15,8 +15,7 @@ from pathlib import Path
 
 import pytest
 from conftest import load_meta, only_run_dir, read_stream, run_effrec
-
-from recorder.hf_instrument import count_new_tokens
+from efftrace.recorder.in_training.hf_instrument import count_new_tokens
 
 pytestmark = pytest.mark.e2e
 SCRIPTS = Path(__file__).parent / "scripts"
@@ -144,7 +143,7 @@ def test_llamafactory_predict_under_effrec_describes_the_model(tmp_path, tiny_ll
     model = load_meta(run_dir)["model"]
     assert model["total_params"] > 0 and model["trainable_params"] >= 0
     analysed = subprocess.run(
-        [sys.executable, "-m", "analyzer.cli", str(run_dir)], capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "efftrace.analyzer.cli", str(run_dir)], capture_output=True, text=True, timeout=120
     )
     assert analysed.returncode == 0, analysed.stderr
     assert "IT (Tokens/Sec): " in analysed.stdout
@@ -156,7 +155,7 @@ def _analyze_and_read_back(run_dir: Path, trainer_runs: Path, steps: list[dict])
     """effanalyze on the real CPU run: the seed block, and TensorBoard points beside the trainer's loss."""
     accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
     result = subprocess.run(
-        [sys.executable, "-m", "analyzer.cli", str(run_dir), "--tensorboard", "--log-interval", "2"],
+        [sys.executable, "-m", "efftrace.analyzer.cli", str(run_dir), "--tensorboard", "--log-interval", "2"],
         capture_output=True,
         text=True,
         timeout=120,

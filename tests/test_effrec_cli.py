@@ -11,8 +11,7 @@ import time
 from pathlib import Path
 
 from conftest import load_meta, only_run_dir, run_effrec
-
-from recorder import schema
+from efftrace.recorder.format import schema
 
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
 
@@ -165,7 +164,8 @@ def test_status_prints_a_live_line_only_when_asked(tmp_path):
 
 
 def test_status_line_reads_flushed_steps_and_the_power_now(tmp_path):
-    from recorder.live_status import FlushedSteps, LiveStatus
+    from efftrace.recorder.sampling.live_status import FlushedSteps, LiveStatus
+
     from tests.trace_builder import TraceBuilder
 
     builder = TraceBuilder(tmp_path / "run")
@@ -183,8 +183,8 @@ def test_status_line_reads_flushed_steps_and_the_power_now(tmp_path):
 
 
 def test_flushed_steps_reads_only_what_was_flushed_since_its_last_look(tmp_path):
-    from recorder.events import EventLog
-    from recorder.live_status import FlushedSteps
+    from efftrace.recorder.in_training.events import EventLog
+    from efftrace.recorder.sampling.live_status import FlushedSteps
 
     log = EventLog(tmp_path, rank=0, history_size=1000)
     steps = FlushedSteps(tmp_path)

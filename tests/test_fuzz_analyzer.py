@@ -16,10 +16,9 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from efftrace.analyzer.cli import main
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from analyzer.cli import main
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "data"))
 from make_bad_traces import valid_run  # the corpus generator's base run

@@ -11,8 +11,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import pytest
-
-from recorder import gpu_clock, hf_callback, torch_probe
+from efftrace.recorder.in_training import gpu_clock, hf_callback, torch_probe
 
 SYNC_LATENCY_NS = 7_000  # a wait returns this long after the GPU reached the event
 

@@ -20,10 +20,9 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-
-from analyzer import open_run
-from analyzer.cli import main
-from recorder.config import FLUSH_INTERVAL_S
+from efftrace.analyzer.cli import main
+from efftrace.analyzer.read.loader import open_run
+from efftrace.recorder.config import FLUSH_INTERVAL_S
 
 JOB = Path(__file__).resolve().parent / "scripts" / "api_job.py"
 SIGNALS = {"SIGKILL to the group": signal.SIGKILL, "SIGTERM": signal.SIGTERM, "SIGINT": signal.SIGINT}

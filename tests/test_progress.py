@@ -7,9 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from analyzer import progress
-from analyzer.loader import open_run
-from analyzer.metrics import analyze
+from efftrace.analyzer.compute.metrics import analyze
+from efftrace.analyzer.present import progress
+from efftrace.analyzer.read.loader import open_run
 
 LORA = Path(__file__).resolve().parent.parent / "sample_traces" / "h100-lora-sft" / "trace"
 
@@ -50,7 +50,7 @@ def test_a_bar_only_on_a_terminal_outside_ci_and_only_after_a_moment(monkeypatch
 
 def test_piped_output_has_no_bar(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "analyzer.cli", str(LORA), "--report", str(tmp_path / "r.html")],
+        [sys.executable, "-m", "efftrace.analyzer.cli", str(LORA), "--report", str(tmp_path / "r.html")],
         capture_output=True,
         text=True,
         timeout=120,

@@ -5,8 +5,7 @@ from __future__ import annotations
 import threading
 
 import pytest
-
-from analyzer.read_ahead import read_ahead
+from efftrace.analyzer.read.read_ahead import read_ahead
 
 
 def _threads() -> int:

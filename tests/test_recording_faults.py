@@ -14,15 +14,15 @@ import threading
 import time
 from pathlib import Path
 
+import efftrace.recorder.sampling.host
 import pytest
 from click.testing import CliRunner
 from conftest import run_effrec
+from efftrace.analyzer.cli import main as effanalyze
+from efftrace.analyzer.compute.metrics import analyze
+from efftrace.analyzer.read.loader import open_run
+from efftrace.recorder.cli import effrec
 from fake_nvml import NVML_ERROR_UNKNOWN, FakeGpu, FakeNvml
-
-import recorder.host_sampling
-from analyzer import analyze, open_run
-from analyzer.cli import main as effanalyze
-from recorder.cli import effrec
 
 JOB = Path(__file__).resolve().parent / "scripts" / "api_job.py"
 
@@ -39,7 +39,7 @@ def _effrec_in_process(out: Path, seconds: float, code: int) -> tuple[int, str]:
 
 def test_nvml_faults_mid_run_degrade_the_trace_not_the_job(tmp_path, monkeypatch):
     gpus = [FakeGpu("GPU-a"), FakeGpu("GPU-b"), FakeGpu("GPU-c")]
-    monkeypatch.setattr(recorder.host_sampling, "load_nvml", lambda: FakeNvml(gpus))
+    monkeypatch.setattr(efftrace.recorder.sampling.host, "load_nvml", lambda: FakeNvml(gpus))
 
     def faults() -> None:
         time.sleep(1.0)
@@ -66,7 +66,7 @@ def test_a_sampler_that_raises_ends_sampling_not_the_job(tmp_path, monkeypatch):
         def nvmlDeviceGetTemperature(self, handle, sensor):
             raise RuntimeError("boom")
 
-    monkeypatch.setattr(recorder.host_sampling, "load_nvml", lambda: Exploding([FakeGpu("GPU-a")]))
+    monkeypatch.setattr(efftrace.recorder.sampling.host, "load_nvml", lambda: Exploding([FakeGpu("GPU-a")]))
     code, output = _effrec_in_process(tmp_path, seconds=1.0, code=0)
     assert code == 0 and output.count("sampler stopped") == 1
     (run_dir,) = tmp_path.iterdir()

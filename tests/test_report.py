@@ -16,10 +16,10 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from efftrace.analyzer.compute.timeline import build_timeline
+from efftrace.analyzer.present import report
+from efftrace.analyzer.read.loader import open_run
 
-from analyzer import report
-from analyzer.loader import open_run
-from analyzer.timeline import build_timeline
 from tests.trace_builder import TraceBuilder, ns
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,7 +28,9 @@ HOSTILE = '</script><script>document.title="pwned"</script><img src=x onerror=al
 
 
 def effanalyze(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "analyzer.cli", *args], capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "efftrace.analyzer.cli", *args], capture_output=True, text=True, timeout=300
+    )
 
 
 def square_wave_run(run_dir: Path, gpus: int = 2, seconds: float = 60.0, name: str = "square") -> Path:
@@ -97,7 +99,7 @@ def test_report_holds_each_gpus_charts_and_stays_within_its_display_budget(tmp_p
 def test_a_long_many_gpu_run_is_downsampled_for_display(tmp_path):
     run_dir = square_wave_run(tmp_path / "run", gpus=8, seconds=3600.0)
     trace = open_run(run_dir)
-    from analyzer.metrics import analyze
+    from efftrace.analyzer.compute.metrics import analyze
 
     page = report.report_html(trace, analyze(trace))
     data = payload_of(page)

@@ -91,7 +91,9 @@ def open_in_browser(browser: str, page: Path, screenshot: Path) -> dict[str, flo
 
 
 def effanalyze(*args: str) -> None:
-    result = subprocess.run([sys.executable, "-m", "analyzer.cli", *args], capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "efftrace.analyzer.cli", *args], capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr
 
 

@@ -9,9 +9,9 @@ import numpy as np
 import pyarrow.compute as pc
 import pytest
 from conftest import ROOT, read_stream
-
-from analyzer import analyze, open_run
-from recorder import schema
+from efftrace.analyzer.compute.metrics import analyze
+from efftrace.analyzer.read.loader import open_run
+from efftrace.recorder.format import schema
 
 TRACES = sorted((ROOT / "sample_traces").glob("h100-*/trace"))
 

@@ -9,13 +9,12 @@ from pathlib import Path
 
 import pytest
 from conftest import read_stream
+from efftrace.recorder.config import ENERGY_INTERVAL_S, GPM_INTERVAL_S, TEMPERATURE_INTERVAL_S, polls_per
+from efftrace.recorder.format import schema
+from efftrace.recorder.sampling.gpus import visible_indices
+from efftrace.recorder.sampling.host import HostSampling
+from efftrace.recorder.sampling.sampler import GpuSampler
 from fake_nvml import NVML_ERROR_LIBRARY_NOT_FOUND, NVML_ERROR_UNKNOWN, FakeGpu, FakeNvml
-
-from recorder import schema
-from recorder.config import ENERGY_INTERVAL_S, GPM_INTERVAL_S, TEMPERATURE_INTERVAL_S, polls_per
-from recorder.gpus import visible_indices
-from recorder.host_sampling import HostSampling
-from recorder.sampler import GpuSampler
 
 
 def sample(tmp_path, nvml, seconds=0.6, interval=0.05, visible=None):
@@ -216,9 +215,9 @@ def test_recording_never_imports_pandas(tmp_path):
 import sys, time
 sys.path.insert(0, {str(Path(__file__).parent)!r})
 from fake_nvml import FakeGpu, FakeNvml
-import recorder.cli, recorder.events
-from recorder.host_sampling import HostSampling
-from recorder.events import EventLog
+import efftrace.recorder.cli, efftrace.recorder.in_training.events
+from efftrace.recorder.sampling.host import HostSampling
+from efftrace.recorder.in_training.events import EventLog
 sampling = HostSampling({str(tmp_path)!r}, 0.02, 5, None, nvml=FakeNvml([FakeGpu("GPU-a")]))
 sampling.start()
 log = EventLog({str(tmp_path)!r}, 0, 5)

@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-
-from analyzer.cli import main
-from recorder import schema
+from efftrace.analyzer.cli import main
+from efftrace.recorder.format import schema
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE = ROOT / "tests" / "data" / "bad" / "unsorted-timestamps"  # a valid run of the corpus

@@ -11,13 +11,13 @@ from concurrent.futures import Future
 
 import numpy as np
 import pytest
+from efftrace.analyzer.compute import signals
+from efftrace.analyzer.compute.counter_spans import CounterWindows
+from efftrace.analyzer.compute.integrate import window_integrals
+from efftrace.analyzer.compute.signals import SIGNAL_BY_NAME, integrate_signals
+from efftrace.analyzer.read.loader import Trace
+from efftrace.recorder.format import schema
 
-from analyzer import signals
-from analyzer.counter_spans import CounterWindows
-from analyzer.integrate import window_integrals
-from analyzer.loader import Trace
-from analyzer.signals import SIGNAL_BY_NAME, integrate_signals
-from recorder import schema
 from tests.trace_builder import T0_NS, TraceBuilder, ns
 
 POLLS = 3000

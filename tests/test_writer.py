@@ -13,9 +13,8 @@ import time
 import pyarrow as pa
 import pytest
 from conftest import read_stream
-
-from recorder import schema
-from recorder.writer import StreamWriter
+from efftrace.recorder.format import schema
+from efftrace.recorder.writer import StreamWriter
 
 ROW = (1, 0, 1000)
 
@@ -63,8 +62,8 @@ def test_every_flushed_batch_survives_kill_9(tmp_path):
     script = textwrap.dedent(
         f"""
         import sys, time
-        from recorder import schema
-        from recorder.writer import StreamWriter
+        from efftrace.recorder.format import schema
+        from efftrace.recorder.writer import StreamWriter
         writer = StreamWriter({str(path)!r}, schema.POWER_SAMPLES_SCHEMA, flush_interval=0.1, max_rows=100000)
         i = 0
         while True:

@@ -25,10 +25,10 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow.compute as pc
-
-from analyzer import analyze, open_run
-from analyzer.integrate import window_integrals
-from analyzer.metrics import AnalysisSettings
+from efftrace.analyzer.compute.integrate import window_integrals
+from efftrace.analyzer.compute.metrics import analyze
+from efftrace.analyzer.compute.settings import AnalysisSettings
+from efftrace.analyzer.read.loader import open_run
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "gpu"))
 from summarise_runs import summarise  # a sibling bench script, not an installed module

@@ -18,10 +18,9 @@ import time
 from pathlib import Path
 
 import pynvml
-
-from recorder import schema
-from recorder.sampler import GpuSampler
-from recorder.writer import StreamWriter
+from efftrace.recorder.format import schema
+from efftrace.recorder.sampling.sampler import GpuSampler
+from efftrace.recorder.writer import StreamWriter
 
 
 def cost(name: str, call, repeats: int, spacing_s: float) -> None:

@@ -22,12 +22,11 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+import efftrace.recorder.sampling.sampler
 import pynvml
-
-import recorder.sampler
-from recorder import schema
-from recorder.sampler import GpuSampler
-from recorder.writer import StreamWriter
+from efftrace.recorder.format import schema
+from efftrace.recorder.sampling.sampler import GpuSampler
+from efftrace.recorder.writer import StreamWriter
 
 WRAPPED = (
     "nvmlDeviceGetFieldValues",
@@ -72,12 +71,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--interval", type=float, default=0.1)
-    parser.add_argument("--energy-interval", type=float, default=recorder.sampler.ENERGY_INTERVAL_S)
-    parser.add_argument("--buffer-interval", type=float, default=recorder.sampler.POWER_BUFFER_INTERVAL_S)
+    parser.add_argument("--energy-interval", type=float, default=efftrace.recorder.sampling.sampler.ENERGY_INTERVAL_S)
+    parser.add_argument(
+        "--buffer-interval", type=float, default=efftrace.recorder.sampling.sampler.POWER_BUFFER_INTERVAL_S
+    )
     parser.add_argument("--cprofile", action="store_true", help="also print the polls' top functions by own time")
     args = parser.parse_args()
-    recorder.sampler.ENERGY_INTERVAL_S = args.energy_interval
-    recorder.sampler.POWER_BUFFER_INTERVAL_S = args.buffer_interval
+    efftrace.recorder.sampling.sampler.ENERGY_INTERVAL_S = args.energy_interval
+    efftrace.recorder.sampling.sampler.POWER_BUFFER_INTERVAL_S = args.buffer_interval
     pynvml.nvmlInit()
     nvml = TimedNvml()
     gpus = []

@@ -22,7 +22,8 @@ import pyarrow as pa
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
-from recorder import schema  # noqa: E402
+from efftrace.recorder.format import schema  # noqa: E402
+
 from tests.trace_builder import TraceBuilder, write_stream  # noqa: E402
 
 HOST = "node"

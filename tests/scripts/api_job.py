@@ -8,7 +8,7 @@ once), so a test that kills the job knows what it did and can count what the tra
 import sys
 import time
 
-from recorder import Recorder
+from efftrace.recorder import Recorder
 
 seconds, code = float(sys.argv[1]), int(sys.argv[2])
 progress = open(sys.argv[3], "a", buffering=1) if len(sys.argv) > 3 else None  # noqa: SIM115 - kept open until killed

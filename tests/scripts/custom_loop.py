@@ -3,8 +3,7 @@
 import sys
 
 import torch
-
-from recorder import Recorder
+from efftrace.recorder import Recorder
 
 model = torch.nn.Linear(8, 8)
 optimizer = torch.optim.SGD(model.parameters(), lr=0.1)

@@ -1,0 +1,364 @@
+"""Naming the computed numbers: figures with units, sources and coverage, and the result tables.
+
+:mod:`efftrace.analyzer.compute.metrics` computes arrays over window groups; this module turns them into the
+:class:`~efftrace.analyzer.result.RunMetrics` that every output formats, and is the only place that
+knows the seed's labels and how each figure's source is described.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+from efftrace.analyzer.compute.catalog import CATALOG, WINDOW_FIGURES, where
+from efftrace.analyzer.compute.settings import AnalysisSettings, WindowGroups
+from efftrace.analyzer.compute.signals import SIGNAL_BY_NAME, GpuKey
+from efftrace.analyzer.compute.steps import Generations, LogWindows, Steps
+from efftrace.analyzer.read.loader import RecordedGpu, Trace
+from efftrace.analyzer.result import ENERGY_CHECK_TOLERANCE, Figure, RunMetrics, WindowSummary
+from efftrace.recorder.format.columns import from_numpy, to_arrow
+
+
+@dataclass(frozen=True)
+class Context:
+    """What naming a figure needs beyond the numbers."""
+
+    trace: Trace
+    settings: AnalysisSettings
+    max_gap_s: float
+    peak_flops: float | None
+    peak_source: str
+    gpu_info: dict[GpuKey, RecordedGpu]
+
+    @property
+    def params(self) -> int | None:
+        model = self.trace.meta.get("model") or {}
+        return model.get("total_params")
+
+
+def _number(value: Any) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _gpu_count(per_gpu: dict[GpuKey, dict]) -> str:
+    return f"{len(per_gpu)} GPU" if len(per_gpu) == 1 else f"{len(per_gpu)} GPUs"
+
+
+def _power_source(per_gpu: dict[GpuKey, dict]) -> str:
+    used = sorted({columns["power_signal"] for columns in per_gpu.values()})
+    described = "; ".join(SIGNAL_BY_NAME[name].source for name in used) or "no power samples"
+    if "power_average" in used:
+        described += " [fallback: lags ~1 s]"
+    return described
+
+
+def _named(key: str, value: float | None, coverage: float | None = None, **facts: Any) -> Figure:
+    """A catalog entry's figure: its label and unit, and its source template filled with ``facts``."""
+    entry = CATALOG[key]
+    return Figure(key, entry.label, value, entry.unit, entry.source.format(**facts), coverage)
+
+
+def _in_order(window: str, figures: dict[str, Figure]) -> dict[str, Figure]:
+    return {key: figures[key] for key in WINDOW_FIGURES[window]}
+
+
+def gpu_figures(aggregate: dict[str, np.ndarray], at: int, per_gpu: dict[GpuKey, dict]) -> dict[str, Figure]:
+    """The figures every window has: memory, utilisation, power and energy of the job's GPUs."""
+    row = {key: _number(values[at]) for key, values in aggregate.items()}
+    facts = {
+        "gpus": _gpu_count(per_gpu),
+        "power_source": _power_source(per_gpu),
+        "memory_source": SIGNAL_BY_NAME["memory"].source,
+        "util_source": SIGNAL_BY_NAME["util_gpu"].source,
+        "sm_source": SIGNAL_BY_NAME["gpm_sm"].source,
+        "tensor_source": SIGNAL_BY_NAME["gpm_tensor"].source,
+        "dram_source": SIGNAL_BY_NAME["gpm_dram"].source,
+        "counter_source": SIGNAL_BY_NAME["energy_counter"].source,
+        **{key: _fmt(row[key]) for key in ("amu_gib_max", "pcu_ratio_max", "aec_watts_per_gpu", "checked_seconds")},
+    }
+    coverage = {
+        "amu_gib": row["coverage_memory"],
+        "pcu_ratio": row["coverage_util"],
+        "aec_watts": row["coverage_power"],
+        "pcu_sm_ratio": row["coverage_gpm"],
+        "pcu_tensor_ratio": row["coverage_gpm"],
+        "dram_bw_ratio": row["coverage_gpm"],
+        "energy_j": row["coverage_power"],
+        "energy_counter_j": row["coverage_counter"],
+    }
+    figures = {key: _named(key, row[key], covered, **facts) for key, covered in coverage.items()}
+    figures["energy_counter_diff_pct"] = _named(
+        "energy_counter_diff_pct", _percent(row["energy_counter_diff"]), None, **facts
+    )
+    return _in_order("job", figures)
+
+
+def _percent(value: float | None) -> float | None:
+    return None if value is None else 100.0 * value
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3g}"
+
+
+def train_figures(
+    context: Context, steps: Steps, step_row: dict[str, float | None], gpu: dict[str, Figure]
+) -> dict[str, Figure]:
+    """The train window: the seed's seven figures first, then what goes beyond them."""
+    params = context.params
+    latency = steps.latency_s
+    ranks = steps.rank_ids.size
+    synced = (context.trace.meta.get("sampling") or {}).get("cuda_sync", True)
+    facts = {
+        "events": f"train_step events of {ranks} rank{'s' if ranks != 1 else ''}, {steps.count} steps",
+        "timing": "times as the GPU reached them" if synced else "times on the host's clock (--no-sync)",
+        "per_param": f"/ ({params:,} params x sum of step latencies)" if params else "(parameter count unknown)",
+        "slowest_rank": int(steps.rank_ids[np.argmax(steps.rank_mean_duration_s)]) if ranks else None,
+        "last_logged": _last_logged(steps),
+        "peak_source": context.peak_source,
+    }
+    energy, tokens, samples = gpu["energy_j"].value, step_row["tokens"], step_row["samples"]
+    values = {
+        key: step_row[key]
+        for key in (
+            "loss",
+            "al_seconds",
+            "tt_tokens_per_param_per_sec",
+            "st_samples_per_param_per_sec",
+            "mfu",
+            "tokens_per_sec",
+            "samples_per_sec",
+            "torch_allocated_gib",
+            "torch_reserved_gib",
+            "torch_peak_gib",
+        )
+    }
+    values["rank_end_skew_seconds"] = step_row["end_skew_s"]
+    values["energy_per_token_j"] = _ratio(energy, tokens)
+    values["energy_per_sample_j"] = _ratio(energy, samples)
+    for percentile in (50, 90, 99):
+        values[f"al_p{percentile}_seconds"] = _number(np.percentile(latency, percentile))
+    values["al_max_seconds"] = _number(latency.max())
+    figures = {key: _named(key, value, **facts) for key, value in values.items()}
+    return _in_order("train", {**gpu, **figures})
+
+
+def _last_logged(steps: Steps) -> str:
+    logged = steps.step[~np.isnan(steps.loss)]
+    return str(int(logged[-1])) if logged.size else "none"
+
+
+def _ratio(numerator: float | None, denominator: float | None) -> float | None:
+    if numerator is None or not denominator:
+        return None
+    return numerator / denominator
+
+
+def inference_figures(context: Context, gens: Generations, gpu: dict[str, Figure]) -> dict[str, Figure]:
+    generated = float(np.nansum(gens.generated_tokens)) if not np.isnan(gens.generated_tokens).all() else None
+    seconds = gens.union_seconds
+    throughput = _ratio(generated, seconds)
+    params = context.params
+    facts = {
+        "calls": f"{gens.count} generate() calls, {seconds:.3f} s of inference (their union)",
+        "it_per_param": f"IT / {params:,} params" if params else "parameter count unknown",
+    }
+    values = {
+        "it_tokens_per_sec": throughput,
+        "it_tokens_per_param_per_sec": _ratio(throughput, params),
+        "generated_tokens": generated,
+        "energy_per_generated_token_j": _ratio(gpu["energy_j"].value, generated),
+    }
+    figures = {key: _named(key, value, **facts) for key, value in values.items()}
+    return _in_order("inference", {**gpu, **figures})
+
+
+def _column(values: np.ndarray) -> pa.Array:
+    """A float column with NaN stored as null (unknown), so Parquet/CSV readers see a gap, not a number."""
+    values = np.asarray(values, dtype=np.float64)
+    return from_numpy(values, pa.float64(), mask=np.isnan(values))
+
+
+def windows_table(
+    logs: LogWindows, log_rows: np.ndarray, aggregate: dict[str, np.ndarray], step_columns: dict[str, np.ndarray]
+) -> pa.Table:
+    """One row per log window, reported at its last step with that step's end as wall time."""
+    columns: dict[str, pa.Array] = {
+        "window": from_numpy(np.arange(1, logs.count + 1, dtype=np.int64)),
+        "step": from_numpy(logs.last_step.astype(np.int64)),
+        "first_step": from_numpy(step_columns["first_step"].astype(np.int64)),
+        "steps": from_numpy(step_columns["steps"].astype(np.int64)),
+        "complete": from_numpy(logs.complete.astype(bool)),
+        "start_ns": from_numpy(logs.start_ns.astype(np.int64)),
+        "end_ns": from_numpy(logs.end_ns.astype(np.int64)),
+        "wall_time": from_numpy(logs.end_ns / 1e9),
+        "seconds": from_numpy((logs.end_ns - logs.start_ns) / 1e9),
+    }
+    derived = {"energy_per_token_j": aggregate["energy_j"][log_rows] / step_columns["tokens"]}
+    for entry in where("windows_column"):
+        if entry.key in step_columns:
+            columns[entry.key] = _column(step_columns[entry.key])
+        elif entry.key in aggregate:
+            columns[entry.key] = _column(aggregate[entry.key][log_rows])
+        else:
+            columns[entry.key] = _column(derived[entry.key])
+    return pa.table(columns)
+
+
+def per_gpu_table(
+    context: Context, per_gpu: dict[GpuKey, dict], group_names: list[str], group_seconds: np.ndarray
+) -> pa.Table:
+    """One row per (window, GPU) for the summary windows: train, inference, job."""
+    rows = [at for at, name in enumerate(group_names) if name != "log"]
+    keys = list(per_gpu)
+    window = [group_names[at] for at in rows for _ in keys]
+    info = [context.gpu_info.get(key) for _ in rows for key in keys]
+    columns: dict[str, Any] = {
+        "window": to_arrow(window, pa.string()),
+        "host": to_arrow([key[0] for _ in rows for key in keys], pa.string()),
+        "gpu": to_arrow([key[1] for _ in rows for key in keys], pa.int64()),
+        "name": to_arrow([gpu.name if gpu else None for gpu in info], pa.string()),
+        "uuid": to_arrow([gpu.uuid if gpu else None for gpu in info], pa.string()),
+        "seconds": to_arrow([float(group_seconds[at]) for at in rows for _ in keys], pa.float64()),
+        "power_source": to_arrow([per_gpu[key]["power_signal"] for _ in rows for key in keys], pa.string()),
+    }
+    for entry in where("per_gpu_column"):
+        values = np.array([per_gpu[key][entry.key][at] for at in rows for key in keys], dtype=np.float64)
+        columns[entry.key] = _column(values)
+    return pa.table(columns)
+
+
+def step_table(steps: Steps) -> pa.Table:
+    """One row per optimizer step, all ranks merged: what the latency figures are made of."""
+    return pa.table(
+        {
+            "step": from_numpy(steps.step.astype(np.int64)),
+            "start_ns": from_numpy(steps.start_ns.astype(np.int64)),
+            "end_ns": from_numpy(steps.end_ns.astype(np.int64)),
+            "latency_s": from_numpy(steps.latency_s.astype(np.float64)),
+            "ranks": from_numpy(steps.ranks.astype(np.int64)),
+            "samples": _column(steps.samples),
+            "tokens": _column(steps.tokens),
+            "loss": _column(steps.loss),
+            "end_skew_s": _column(steps.end_skew_s),
+        }
+    )
+
+
+def rank_table(steps: Steps) -> pa.Table:
+    """Each rank's own mean step duration: the per-rank skew."""
+    return pa.table(
+        {
+            "rank": from_numpy(steps.rank_ids.astype(np.int64)),
+            "mean_step_s": from_numpy(steps.rank_mean_duration_s.astype(np.float64)),
+        }
+    )
+
+
+def generate_table(gens: Generations) -> pa.Table:
+    seconds = (gens.end_ns - gens.start_ns) / 1e9
+    with np.errstate(divide="ignore", invalid="ignore"):
+        throughput = np.where(seconds > 0, gens.generated_tokens / seconds, np.nan)
+    return pa.table(
+        {
+            "call": from_numpy(np.arange(1, gens.count + 1, dtype=np.int64)),
+            "start_ns": from_numpy(gens.start_ns.astype(np.int64)),
+            "end_ns": from_numpy(gens.end_ns.astype(np.int64)),
+            "wall_time": from_numpy(gens.end_ns / 1e9),
+            "seconds": from_numpy(seconds.astype(np.float64)),
+            "samples": _column(gens.samples),
+            "prompt_tokens": _column(gens.prompt_tokens),
+            "generated_tokens": _column(gens.generated_tokens),
+            "it_tokens_per_sec": _column(throughput),
+        }
+    )
+
+
+def _energy_checks(summaries: dict[str, WindowSummary]) -> list[str]:
+    notes = []
+    for summary in summaries.values():
+        difference = summary.figures["energy_counter_diff_pct"].value
+        power, counter = summary.figures["energy_j"], summary.figures["energy_counter_j"]
+        full = (power.coverage or 0) >= 0.99 and (counter.coverage or 0) >= 0.99
+        if difference is not None and full and abs(difference) > 100 * ENERGY_CHECK_TOLERANCE:
+            notes.append(
+                f"{summary.name} window: energy from power samples ({power.value:.1f} J) differs from the "
+                f"energy counter ({counter.value:.1f} J) by {difference:+.2f} % (more than "
+                f"{100 * ENERGY_CHECK_TOLERANCE:g} %)"
+            )
+    return notes
+
+
+def build_result(
+    context: Context,
+    steps: Steps,
+    logs: LogWindows,
+    gens: Generations,
+    groups: WindowGroups,
+    per_gpu: dict[GpuKey, dict],
+    aggregate: dict[str, np.ndarray],
+    step_columns: dict[str, dict[str, np.ndarray]],
+    notes: list[str],
+) -> RunMetrics:
+    summaries: dict[str, WindowSummary] = {}
+    for name in ("train", "inference", "job"):
+        at = groups.index(name)
+        if at is None:
+            continue
+        spans = slice(groups.first_span[at], groups.first_span[at + 1] if at + 1 < len(groups.names) else None)
+        start, end = int(groups.starts_ns[spans].min()), int(groups.ends_ns[spans].max())
+        gpu = gpu_figures(aggregate, at, per_gpu)
+        if name == "train":
+            step_row = {key: _number(values[0]) for key, values in step_columns["train"].items()}
+            figures = train_figures(context, steps, step_row, gpu)
+        elif name == "inference":
+            figures = inference_figures(context, gens, gpu)
+        else:
+            figures = dict(gpu)
+        summaries[name] = WindowSummary(name, start, end, figures)
+    log_rows = np.array([at for at, name in enumerate(groups.names) if name == "log"], dtype=np.int64)
+    windows = (
+        windows_table(logs, log_rows, aggregate, step_columns["log"])
+        if logs.count
+        else pa.table({"window": to_arrow([], pa.int64())})
+    )
+    return RunMetrics(
+        run_dir=context.trace.run_dir,
+        run=_run_info(context, steps, gens, per_gpu),
+        summaries=summaries,
+        per_gpu=per_gpu_table(context, per_gpu, groups.names, groups.seconds),
+        windows=windows,
+        generate_calls=generate_table(gens),
+        steps=step_table(steps),
+        ranks=rank_table(steps),
+        notes=notes + _energy_checks(summaries),
+    )
+
+
+def _run_info(context: Context, steps: Steps, gens: Generations, per_gpu: dict[GpuKey, dict]) -> dict[str, Any]:
+    meta = context.trace.meta
+    return {
+        "name": context.trace.name,
+        "status": context.trace.status,
+        "command": meta.get("command"),
+        "model": meta.get("model"),
+        "world_size": meta.get("world_size"),
+        "gpus": [
+            {"host": key[0], "gpu": key[1], "name": info.name if info else None}
+            for key, info in ((key, context.gpu_info.get(key)) for key in per_gpu)
+        ],
+        "train_steps": steps.count,
+        "last_step": int(steps.step[-1]) if steps.count else None,
+        "generate_calls": gens.count,
+        "log_interval": context.settings.log_interval,
+        "power_source": context.settings.power_source,
+        "max_gap_s": context.max_gap_s,
+        "format_version": meta.get("format_version"),
+        "recorder_version": meta.get("recorder_version"),
+    }

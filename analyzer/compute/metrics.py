@@ -1,0 +1,286 @@
+"""The EfficientLLM metrics of DESIGN.md as functions of a loaded trace: one :class:`RunMetrics`.
+
+Windows are built from the events (train, log windows, inference, job), every GPU signal is
+integrated over all of them in one streamed pass (:mod:`efftrace.analyzer.compute.signals`), and the figures
+are ratios of those integrals and of the step sums. Nothing here prints or writes.
+"""
+
+from __future__ import annotations
+
+import math
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+from efftrace.analyzer.compute.catalog import combined
+from efftrace.analyzer.compute.combine import Combine, combine_gpus
+from efftrace.analyzer.compute.counter_spans import CounterWindows, counter_reading_times, counter_windows
+from efftrace.analyzer.compute.figures import Context, build_result
+from efftrace.analyzer.compute.peaks import flops_per_token, peak_bf16_tflops
+from efftrace.analyzer.compute.settings import AnalysisSettings, PowerSource, WindowGroups, window_groups
+from efftrace.analyzer.compute.signals import GpuKey, SignalIntegrals, integrate_signals
+from efftrace.analyzer.compute.steps import Generations, Steps, generations, log_windows, train_steps
+from efftrace.analyzer.errors import TraceError
+from efftrace.analyzer.read.loader import Trace
+from efftrace.analyzer.result import RunMetrics
+from efftrace.recorder.format.units import GIB, NS_PER_S
+
+_POWER_SIGNALS = {"buffer": "power_buffer", "instant": "power_instant", "average": "power_average"}
+
+
+class _GpuTotals:
+    """Per GPU and window group: a signal's integral and covered seconds, summed over the group's spans.
+
+    The integrals hold the groups' spans, then, for each host with energy-counter readings, the
+    same spans narrowed to the readings inside them (:mod:`efftrace.analyzer.compute.counter_spans`).
+    """
+
+    def __init__(self, integrals: SignalIntegrals, groups: WindowGroups, counter_hosts: list[str]) -> None:
+        self.integrals = integrals
+        self.groups = groups
+        self.counter_hosts = counter_hosts
+
+    def totals(self, gpu: GpuKey, signal: str, narrowed: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """Over the groups' spans, or (``narrowed``) between the counter readings of the GPU's host inside them."""
+        size = len(self.groups.names)
+        spans = self.groups.starts_ns.size
+        if not self.integrals.has(gpu, signal) or (narrowed and gpu[0] not in self.counter_hosts):
+            return np.zeros(size), np.zeros(size)
+        part = 1 + self.counter_hosts.index(gpu[0]) if narrowed else 0
+        taken = slice(part * spans, (part + 1) * spans)
+        first = self.groups.first_span
+        return (
+            np.add.reduceat(self.integrals.integral[gpu][signal][taken], first),
+            np.add.reduceat(self.integrals.covered[gpu][signal][taken], first),
+        )
+
+    def mean(self, gpu: GpuKey, signal: str, scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+        """Time-weighted mean over the covered time, and coverage (covered / window length)."""
+        integral, covered = self.totals(gpu, signal)
+        mean = np.divide(integral, covered, out=np.full(covered.size, np.nan), where=covered > 0) * scale
+        return mean, self.coverage(covered)
+
+    def coverage(self, covered: np.ndarray) -> np.ndarray:
+        """Covered seconds as a share of each window group's length."""
+        seconds = self.groups.seconds
+        return np.minimum(np.divide(covered, seconds, out=np.zeros(covered.size), where=seconds > 0), 1.0)
+
+
+def _power_signal(integrals: SignalIntegrals, gpu: GpuKey, source: PowerSource) -> str:
+    if source != "auto":
+        return _POWER_SIGNALS[source]
+    for name in ("power_buffer", "power_instant", "power_average"):
+        if integrals.has(gpu, name):
+            return name
+    return "power_instant"
+
+
+def _gpu_columns(totals: _GpuTotals, settings: AnalysisSettings) -> dict[GpuKey, dict]:
+    """Per GPU: every per-window quantity (arrays over window groups)."""
+    per_gpu: dict[GpuKey, dict[str, Any]] = {}
+    for gpu in totals.integrals.gpus:
+        power = _power_signal(totals.integrals, gpu, settings.power_source)
+        columns: dict[str, Any] = {"power_signal": power}
+        columns["amu_gib"], columns["coverage_memory"] = totals.mean(gpu, "memory", 1 / GIB)
+        columns["pcu_ratio"], columns["coverage_util"] = totals.mean(gpu, "util_gpu", 0.01)
+        columns["util_memory_ratio"], _ = totals.mean(gpu, "util_memory", 0.01)
+        columns["pcu_sm_ratio"], columns["coverage_gpm"] = totals.mean(gpu, "gpm_sm", 0.01)
+        columns["pcu_tensor_ratio"], _ = totals.mean(gpu, "gpm_tensor", 0.01)
+        columns["dram_bw_ratio"], _ = totals.mean(gpu, "gpm_dram", 0.01)
+        columns["sm_clock_mhz"], _ = totals.mean(gpu, "sm_clock")
+        columns["temperature_c"], _ = totals.mean(gpu, "temperature")
+        for name in ("power_buffer", "power_instant", "power_average"):
+            columns[f"{name}_watts"], _ = totals.mean(gpu, name, 1e-3)
+        columns["aec_watts"], columns["coverage_power"] = totals.mean(gpu, power, 1e-3)
+        energy, _ = totals.totals(gpu, power)
+        counter, counter_covered = totals.totals(gpu, "energy_counter")
+        columns["energy_j"] = np.where(columns["coverage_power"] > 0, energy / 1e3, np.nan)
+        columns["energy_counter_j"] = np.where(counter_covered > 0, counter / 1e3, np.nan)
+        columns["coverage_counter"] = totals.coverage(counter_covered)
+        checked_energy, checked_seconds = totals.totals(gpu, power, narrowed=True)
+        checked_counter, _ = totals.totals(gpu, "energy_counter", narrowed=True)
+        columns["checked_energy_j"] = checked_energy / 1e3
+        columns["checked_counter_j"] = checked_counter / 1e3
+        columns["checked_seconds"] = checked_seconds
+        columns["energy_counter_diff"] = _relative_difference(checked_energy, checked_counter)
+        per_gpu[gpu] = columns
+    return per_gpu
+
+
+def _relative_difference(value: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(reference > 0, (value - reference) / reference, np.nan)
+
+
+def _across_gpus(per_gpu: dict[GpuKey, dict], key: str, how: Combine, size: int) -> np.ndarray:
+    if not per_gpu:
+        return np.full(size, np.nan)
+    return combine_gpus(np.vstack([columns[key] for columns in per_gpu.values()]), how)
+
+
+def _aggregate(per_gpu: dict[GpuKey, dict], size: int) -> dict[str, np.ndarray]:
+    """The job's value of every per-GPU quantity per window, combined as the catalog says (memory and
+    utilisation averaged over GPUs, power and energy summed, coverage the least covered GPU's)."""
+    columns = {}
+    for entry in combined():
+        if not per_gpu and entry.key.startswith("coverage_"):
+            columns[entry.key] = np.zeros(size)  # no GPU sampled: nothing of the window is covered
+        else:
+            columns[entry.key] = _across_gpus(per_gpu, entry.of or entry.key, entry.gpus or "mean", size)
+    columns["energy_counter_diff"] = _relative_difference(columns["checked_energy_j"], columns["checked_counter_j"])
+    return columns
+
+
+def _step_columns(steps: Steps, first: np.ndarray, model: dict[str, Any], peak_flops: float | None) -> dict:
+    """Per group of consecutive steps starting at ``first``: AL, TT, ST, MFU, loss, allocator memory."""
+    latency = steps.latency_s
+    count = np.diff(np.concatenate((first, [steps.count])))
+    latency_sum = np.add.reduceat(latency, first)
+    params = float(model.get("total_params") or 0) or np.nan
+
+    def per_known(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        known = ~np.isnan(values)
+        total = np.add.reduceat(np.where(known, values, 0.0), first)
+        seconds = np.add.reduceat(np.where(known, latency, 0.0), first)
+        return np.where(seconds > 0, total, np.nan), seconds
+
+    tokens, token_seconds = per_known(steps.tokens)
+    samples, sample_seconds = per_known(steps.samples)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        tokens_per_sec = tokens / token_seconds
+        samples_per_sec = samples / sample_seconds
+        logged = np.where(~np.isnan(steps.loss), np.arange(steps.count), -1)
+        last_logged = np.maximum.reduceat(logged, first)
+        columns = {
+            "steps": count,
+            "first_step": steps.step[first],
+            "last_step": steps.step[np.concatenate((first[1:], [steps.count])) - 1],
+            "latency_s_sum": latency_sum,
+            "al_seconds": latency_sum / count,
+            "tokens": tokens,
+            "samples": samples,
+            "tokens_per_sec": tokens_per_sec,
+            "samples_per_sec": samples_per_sec,
+            "tt_tokens_per_param_per_sec": tokens_per_sec / params,
+            "st_samples_per_param_per_sec": samples_per_sec / params,
+            "loss": np.where(last_logged >= 0, steps.loss[np.maximum(last_logged, 0)], np.nan),
+            "end_skew_s": np.add.reduceat(steps.end_skew_s, first) / count,
+            "torch_allocated_gib": np.add.reduceat(np.nan_to_num(steps.allocated_bytes), first) / count / GIB,
+            "torch_reserved_gib": np.add.reduceat(np.nan_to_num(steps.reserved_bytes), first) / count / GIB,
+            "torch_peak_gib": np.fmax.reduceat(steps.peak_bytes, first) / GIB,
+        }
+        if np.isnan(steps.allocated_bytes).all():
+            for key in ("torch_allocated_gib", "torch_reserved_gib"):
+                columns[key] = np.full(first.size, np.nan)
+        sequence = tokens / samples
+        per_token = flops_per_token(
+            int(model.get("total_params") or 0),
+            model.get("trainable_params"),
+            model.get("num_hidden_layers"),
+            model.get("hidden_size"),
+            np.nan_to_num(sequence),
+        )
+        columns["mfu"] = (
+            tokens_per_sec * per_token / peak_flops if peak_flops and not np.isnan(params) else tokens * np.nan
+        )
+    return columns
+
+
+def _job_span(trace: Trace, steps: Steps, gens: Generations) -> tuple[int, float]:
+    meta = trace.meta
+    times = [int(meta["started_ns"])] if isinstance(meta.get("started_ns"), int) else []
+    if steps.count:
+        times.append(int(steps.start_ns.min()))
+    if gens.count:
+        times.append(int(gens.start_ns.min()))
+    ended = meta.get("ended_ns")
+    return min(times), float(ended) if isinstance(ended, int) else math.inf
+
+
+def _counter_windows(readings: Future[dict[str, np.ndarray]], groups: WindowGroups, origin_ns: int) -> CounterWindows:
+    """The groups' spans narrowed to the counter's readings: run on the counter's thread, after them."""
+    return counter_windows(readings.result(), groups.starts_ns, groups.ends_ns, origin_ns)
+
+
+def analyze(trace: Trace, settings: AnalysisSettings | None = None) -> RunMetrics:
+    """Compute every figure of the run; raises :class:`TraceError` when it has nothing to measure."""
+    settings = settings or AnalysisSettings.from_env()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="efftrace-counter") as pool:
+        # the counter's reading times are decoded (C++, GIL released) while the events are read and
+        # the other signals integrated; the checked signals wait for them (efftrace.analyzer.compute.counter_spans)
+        readings = pool.submit(counter_reading_times, trace.unreported())
+        events = trace.events()
+        steps = train_steps(events)
+        gens = generations(events)
+        if steps.count == 0 and gens.count == 0:
+            where = trace.event_files[0].path if trace.event_files else trace.run_dir
+            raise TraceError(where, "no train steps or generate calls were recorded; nothing to measure")
+        logs = log_windows(steps, settings.log_interval)
+        job_start, job_end = _job_span(trace, steps, gens)
+        groups = window_groups((job_start, job_end), steps, logs, gens)
+
+        sampling = trace.meta.get("sampling") or {}
+        interval = float(sampling.get("interval_s") or 0.1)
+        max_gap = settings.max_gap_s or max(5 * interval, 1.0)
+        counter_gap = max(max_gap, 5 * float(sampling.get("energy_interval_s") or 1.0))
+        origin = job_start
+        narrowed = pool.submit(_counter_windows, readings, groups, origin)  # runs once the readings are in
+        starts_s, ends_s = (groups.starts_ns - origin) / NS_PER_S, (groups.ends_ns - origin) / NS_PER_S
+        integrals = integrate_signals(trace, starts_s, ends_s, origin, max_gap, counter_gap, narrowed)
+        counter_hosts = narrowed.result().hosts
+    if math.isinf(job_end):
+        last = integrals.last_sample_s
+        last_event = max([float(a.max()) for a in (steps.end_ns, gens.end_ns) if a.size] or [origin])
+        job_end = max(origin + (last or 0.0) * NS_PER_S, last_event)
+        groups.ends_ns[0] = job_end
+        groups.seconds[0] = (job_end - job_start) / NS_PER_S
+
+    totals = _GpuTotals(integrals, groups, counter_hosts)
+    per_gpu = _gpu_columns(totals, settings)
+    aggregate = _aggregate(per_gpu, len(groups.names))
+    model = trace.meta.get("model") or {}
+    peak, peak_source = _peak_flops(trace, list(per_gpu), settings)
+    step_columns = {}
+    if steps.count:
+        step_columns["train"] = _step_columns(steps, np.zeros(1, dtype=np.int64), model, peak)
+        step_columns["log"] = _step_columns(steps, logs.first, model, peak)
+    notes = list(trace.notes)
+    if integrals.dropped:
+        notes.append(f"{integrals.dropped} samples went back in time (a clock step?) and were left out")
+    if steps.backwards:
+        notes.append(
+            f"{steps.backwards} train_step events end before they start (the wall clock stepped back?); left out"
+        )
+    if integrals.invalid:
+        notes.append(f"{integrals.invalid} readings were NaN or negative, which no GPU reports; read as missing")
+    if integrals.counter_resets:
+        notes.append(
+            f"the energy counter went back {integrals.counter_resets} times (a driver reload?); "
+            "those intervals add nothing to its increase"
+        )
+    if steps.repeated:
+        notes.append(f"{steps.repeated} (rank, step) pairs were recorded twice (several Trainer.train() calls?)")
+    context = Context(
+        trace=trace,
+        settings=settings,
+        max_gap_s=max_gap,
+        peak_flops=peak,
+        peak_source=peak_source,
+        gpu_info={(gpu.host, gpu.index): gpu for gpu in trace.gpus},
+    )
+    return build_result(context, steps, logs, gens, groups, per_gpu, aggregate, step_columns, notes)
+
+
+def _peak_flops(trace: Trace, gpus: list[GpuKey], settings: AnalysisSettings) -> tuple[float | None, str]:
+    """Peak dense bf16 FLOP/s of all the job's GPUs together, and where it came from."""
+    if not gpus:
+        return None, "no GPU sampled"
+    if settings.peak_tflops:
+        return settings.peak_tflops * 1e12 * len(gpus), f"--peak-tflops {settings.peak_tflops:g} x {len(gpus)} GPU"
+    names = {(gpu.host, gpu.index): gpu.name for gpu in trace.gpus}
+    peaks = [peak_bf16_tflops(names.get(gpu, "")) for gpu in gpus]
+    if any(peak is None for peak in peaks):
+        unknown = sorted({names.get(gpu, "unknown GPU") for gpu, peak in zip(gpus, peaks, strict=True) if peak is None})
+        return None, f"no peak known for {', '.join(unknown)} (give --peak-tflops)"
+    described = ", ".join(sorted({f"{names[gpu]} {peak:g} TFLOP/s" for gpu, peak in zip(gpus, peaks, strict=True)}))
+    return sum(peaks) * 1e12, f"dense bf16 peak: {described}, x {len(gpus)} GPU"

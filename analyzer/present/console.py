@@ -1,0 +1,89 @@
+"""The console report: the seed's ``[EfficientLLM Metrics]`` block, then what goes beyond it.
+
+Each value line keeps the seed's ``Label: value`` form, so scripts that parsed the seed's log
+still work; the bracket after it says the unit, the source and the coverage.
+"""
+
+from __future__ import annotations
+
+from efftrace.analyzer.compute.catalog import CATALOG, SEED_FIGURES, where
+from efftrace.analyzer.result import Figure, RunMetrics, WindowSummary
+
+
+def format_value(figure: Figure) -> str:
+    if not figure.known:
+        return "n/a"
+    assert figure.value is not None
+    entry = CATALOG.get(figure.key)
+    template = entry.console_format if entry else None
+    if template:
+        return template.format(figure.value)
+    magnitude = abs(figure.value)
+    if magnitude != 0 and (magnitude < 1e-3 or magnitude >= 1e7):
+        return f"{figure.value:.3e}"
+    return f"{figure.value:,.4g}" if magnitude < 1e4 else f"{figure.value:,.0f}"
+
+
+def _line(figure: Figure) -> str:
+    details = [figure.unit] if figure.unit else []
+    details.append(figure.source)
+    if figure.coverage is not None:
+        details.append(f"coverage {100 * figure.coverage:.1f} %")
+    return f"  {figure.label}: {format_value(figure)}    [{'; '.join(details)}]"
+
+
+def _block(title: str, summary: WindowSummary, keys: list[str]) -> list[str]:
+    lines = [title]
+    lines += [_line(summary.figures[key]) for key in keys if key in summary.figures]
+    return lines
+
+
+def render(result: RunMetrics) -> str:
+    """The whole console report as one string."""
+    run = result.run
+    model = run.get("model") or {}
+    params = f"{model['total_params']:,} params" if model.get("total_params") else "parameter count unknown"
+    if model.get("trainable_params") and model.get("trainable_params") != model.get("total_params"):
+        params += f" ({model['trainable_params']:,} trainable)"
+    gpus = sorted({gpu["name"] or "unknown GPU" for gpu in run["gpus"]})
+    lines = [
+        f"efftrace: run {run['name']} ({run['status']}), {len(run['gpus'])} GPU ({', '.join(gpus) or 'none sampled'}),"
+        f" model {params}, {result.run_dir}"
+    ]
+    train, inference, job = result.train, result.inference, result.summaries["job"]
+    if train is not None:
+        lines += _block(f"[EfficientLLM Metrics] Step {run['last_step']}:", train, list(SEED_FIGURES))
+        extra = [key for key in train.figures if key not in SEED_FIGURES]
+        lines += _block(f"Beyond the seed (train window, {train.seconds:.3f} s):", train, extra)
+    if inference is not None:
+        lines += _block(f"Inference ({inference.seconds:.3f} s window):", inference, list(inference.figures))
+    lines += _block(f"Whole job ({job.seconds:.3f} s, recording start to end):", job, list(job.figures))
+    lines += ["", *_gpu_table(result)]
+    if result.notes:
+        lines += ["", *(f"note: {note}" for note in result.notes)]
+    return "\n".join(lines)
+
+
+def _gpu_table(result: RunMetrics) -> list[str]:
+    window = "train" if result.train is not None else "inference"
+    rows = [row for row in result.per_gpu.to_pylist() if row["window"] == window]
+    columns = [(entry.key, *entry.gpu_table) for entry in where("gpu_table") if entry.gpu_table]
+    header = ["GPU", "name", *(title for _, title, _ in columns), "power source"]
+    body = [
+        [
+            f"{row['host']}:{row['gpu']}",
+            row["name"] or "?",
+            *(
+                "n/a" if row[key] is None else template.format(row[key]).replace("%", "")
+                for key, _, template in columns
+            ),
+            row["power_source"],
+        ]
+        for row in rows
+    ]
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *body, strict=True)]
+    title = f"Per GPU, {window} window (time-weighted means; coverage = power samples' share of the window):"
+    return [title] + [
+        "  " + "  ".join(str(cell).ljust(width) for cell, width in zip(line, widths, strict=True))
+        for line in (header, *body)
+    ]

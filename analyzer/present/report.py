@@ -1,0 +1,299 @@
+"""``effanalyze RUN_DIR --report report.html``: one self-contained page to look at a run.
+
+The figures come from the result object, exactly as the console prints them; the timelines come
+from :mod:`efftrace.analyzer.compute.timeline`, downsampled for display only. The page holds at
+most :data:`~efftrace.analyzer.present.charts.MAX_DISPLAY_VALUES` numbers, so an 8-GPU day stays a
+few MB, and shows step boundaries and log windows once the view is zoomed in far enough to tell
+them apart.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from efftrace.analyzer.compute.catalog import CARDS
+from efftrace.analyzer.compute.timeline import BUFFER_SIGNAL, Timeline, build_timeline
+from efftrace.analyzer.present.charts import latency_series, max_buckets_for, series_payload
+from efftrace.analyzer.present.console import format_value
+from efftrace.analyzer.present.files import write_text
+from efftrace.analyzer.present.html_page import bar_chart, esc, page, table, time_chart
+from efftrace.analyzer.read.loader import Trace
+from efftrace.analyzer.result import ENERGY_CHECK_TOLERANCE, Figure, RunMetrics, WindowSummary
+from efftrace.recorder.format.columns import to_numpy
+from efftrace.recorder.format.units import GIB
+
+MAX_STEP_MARKERS = 20_000
+MAX_TABLE_ROWS = 200
+CHARTS = (  # per GPU: (chart, title, unit, fixed top, columns)
+    ("power", "Power", "W", None, (BUFFER_SIGNAL.column, "power_instant_mw", "power_avg_mw")),
+    ("memory", "Memory used", "GiB", None, ("mem_used_bytes",)),
+    ("activity", "Activity", "%", 100.0, ("util_gpu_pct", "gpm_sm_activity_pct", "gpm_tensor_activity_pct")),
+)
+
+
+def _relative_s(values_ns: np.ndarray, origin_ns: int, limit: int) -> list[float]:
+    if values_ns.size > limit:
+        return []
+    return np.round((values_ns.astype(np.int64) - origin_ns) / 1e9, 3).tolist()
+
+
+def _histogram(latency_s: np.ndarray) -> dict[str, Any]:
+    """Bars over the lowest 99 % of steps, and one last bar for the slowest 1 % (first steps, stalls),
+    so that a few 5-s steps do not squash a distribution of 0.3-s ones into one bar."""
+    latency_s = latency_s[np.isfinite(latency_s)]
+    if latency_s.size == 0:
+        return {"values": [], "labels": [], "x_label": "step latency (s)"}
+    top = float(np.percentile(latency_s, 99))
+    body = latency_s[latency_s <= top]
+    bins = int(np.clip(np.sqrt(body.size), 10, 60))
+    counts, edges = np.histogram(body, bins=bins)
+    labels = [f"{value:.3g}" for value in (edges[:-1] + edges[1:]) / 2]
+    slowest = int((latency_s > top).sum())
+    if slowest:
+        counts = np.append(counts, slowest)
+        labels.append(f"> {top:.3g}")
+    return {
+        "values": counts.tolist(),
+        "labels": labels,
+        "x_label": "step latency (s), the last bar: steps slower than the 99th percentile; bar height: steps",
+    }
+
+
+def _payload(result: RunMetrics, timeline: Timeline) -> dict[str, Any]:
+    job = result.summaries["job"]
+    origin = job.start_ns
+    charts: dict[str, Any] = {}
+    for gpu, signals in timeline.series.items():
+        for key, title, unit, top, columns in CHARTS:
+            drawn = [series_payload(signals[column], timeline, origin) for column in columns if column in signals]
+            drawn = [series for series in drawn if series is not None]
+            if drawn:
+                charts[f"{gpu}/{key}"] = {"title": f"{gpu}: {title}", "unit": unit, "y_max": top, "series": drawn}
+    steps = latency_series(result, timeline)
+    if steps.samples:
+        charts["steps"] = {
+            "title": "Step latency",
+            "unit": "s",
+            "y_max": None,
+            "series": [series_payload(steps, timeline, origin)],
+        }
+    shaded = [
+        [(summary.start_ns - origin) / 1e9, (summary.end_ns - origin) / 1e9]
+        for name, summary in result.summaries.items()
+        if name in ("train", "inference")
+    ]
+    ranks = result.ranks
+    bars = {}
+    if result.steps.num_rows:
+        bars = {
+            "latency_histogram": _histogram(to_numpy(result.steps.column("latency_s"))),
+            "ranks": {
+                "values": np.round(to_numpy(ranks.column("mean_step_s")), 5).tolist(),
+                "labels": [f"rank {rank}" for rank in to_numpy(ranks.column("rank")).tolist()],
+                "x_label": "mean step duration of each rank (s)",
+            },
+        }
+    return {
+        "range_s": [0.0, max(job.seconds, 1e-3)],
+        "max_gap_s": float(result.run.get("max_gap_s") or 1.0),
+        "shaded": shaded,
+        "step_ends_s": _relative_s(to_numpy(result.steps.column("end_ns")), origin, MAX_STEP_MARKERS),
+        "window_ends_s": _relative_s(to_numpy(result.windows.column("end_ns")), origin, MAX_STEP_MARKERS)
+        if "end_ns" in result.windows.column_names
+        else [],
+        "time_charts": charts,
+        "bar_charts": bars,
+    }
+
+
+def _figure_row(figure: Figure) -> list[str]:
+    coverage = "" if figure.coverage is None else f"{100 * figure.coverage:.1f} %"
+    return [figure.label, format_value(figure), figure.unit, coverage, figure.source]
+
+
+def _figures_table(figures: dict[str, Figure]) -> str:
+    rows = [_figure_row(figure) for figure in figures.values()]
+    return table(("figure", "value", "unit", "coverage", "source"), rows, numeric=(1, 3))
+
+
+def _headline(result: RunMetrics) -> WindowSummary:
+    """The window the run is about: training where it trained, else its inference."""
+    return result.train or result.inference or result.summaries["job"]
+
+
+def _cards(result: RunMetrics) -> str:
+    summary = _headline(result)
+    cards = []
+    for key in (*CARDS, "it_tokens_per_sec"):
+        figure = summary.figures.get(key)
+        if figure is not None and figure.known:
+            cards.append(
+                f'<div class="card" title="{esc(figure.source)}"><span>{esc(figure.label)}</span>'
+                f"<b>{esc(format_value(figure))}</b><span>{esc(figure.unit)}</span></div>"
+            )
+    return f'<div class="cards">{"".join(cards)}</div>'
+
+
+def _energy_check(result: RunMetrics) -> str:
+    rows, flags = [], []
+    for row in result.per_gpu.to_pylist():
+        difference = row.get("energy_counter_diff")
+        rows.append(
+            [
+                row["window"],
+                f"{row['host']} GPU {row['gpu']}",
+                _number(row.get("energy_j"), "{:,.0f}"),
+                _number(row.get("energy_counter_j"), "{:,.0f}"),
+                _number(None if difference is None else 100 * difference, "{:+.2f}"),
+            ]
+        )
+        flags.append(difference is not None and np.isfinite(difference) and abs(difference) > ENERGY_CHECK_TOLERANCE)
+    headers = ("window", "GPU", "trapezoid energy (J)", "counter increase (J)", "difference (%)")
+    explanation = (
+        "<p class='hint'>Both compared between the energy counter's first and last reading inside each window; "
+        f"rows beyond ±{100 * ENERGY_CHECK_TOLERANCE:.0f} % are marked.</p>"
+    )
+    return table(headers, rows, numeric=(2, 3, 4), flags=flags) + explanation
+
+
+def _number(value: float | None, template: str) -> str:
+    return "n/a" if value is None or not np.isfinite(value) else template.format(value)
+
+
+def _metadata(trace: Trace) -> str:
+    meta = trace.meta
+    gpus = [
+        [
+            host.get("hostname"),
+            gpu.get("index"),
+            gpu.get("name"),
+            gpu.get("uuid"),
+            _number(_gib(gpu.get("memory_total_bytes")), "{:.1f} GiB"),
+            _number(_watts(gpu.get("power_limit_mw")), "{:.0f} W"),
+        ]
+        for host in meta.get("hosts") or []
+        for gpu in host.get("gpus") or []
+    ]
+    versions = sorted((meta.get("versions") or {}).items())
+    model = sorted((meta.get("model") or {}).items())
+    run_facts = [
+        ["status", meta.get("status")],
+        ["exit code", meta.get("exit_code")],
+        ["started (UTC)", meta.get("started_utc")],
+        ["command", " ".join(str(part) for part in meta.get("command") or [])],
+        ["world size", meta.get("world_size")],
+        ["format version", meta.get("format_version")],
+        ["recorder version", meta.get("recorder_version")],
+    ]
+    parts = [
+        "<h3>Run</h3>",
+        table(("", ""), run_facts),
+        "<h3>GPUs</h3>",
+        table(("host", "index", "name", "UUID", "memory", "power limit"), gpus, numeric=(1, 4, 5)),
+        "<div class='two'><div><h3>Model</h3>",
+        table(("", ""), model),
+        "</div><div><h3>Versions</h3>",
+        table(("package", "version"), versions),
+        "</div></div><h3>Sampling</h3>",
+        f"<pre>{esc(json.dumps(meta.get('sampling') or {}, indent=2))}</pre>",
+    ]
+    config = meta.get("training_config")
+    if isinstance(config, dict) and isinstance(config.get("text"), str):
+        parts += [f"<h3>Training config ({esc(config.get('path'))})</h3>", f"<pre>{esc(config['text'])}</pre>"]
+    elif config:
+        parts += ["<h3>Training config</h3>", f"<pre>{esc(json.dumps(config, indent=2))}</pre>"]
+    return "".join(parts)
+
+
+def _gib(value: Any) -> float | None:
+    return None if value is None else float(value) / GIB
+
+
+def _watts(value: Any) -> float | None:
+    return None if value is None else float(value) / 1e3
+
+
+def _body(trace: Trace, result: RunMetrics, payload: dict[str, Any]) -> str:
+    run = result.run
+    job = result.summaries["job"]
+    model = run.get("model") or {}
+    subtitle = (
+        f"{run.get('status')} · {job.seconds:,.1f} s recorded · {len(run.get('gpus') or [])} GPU(s) · "
+        f"{run.get('train_steps')} train steps · {run.get('generate_calls')} generate calls · "
+        f"model {model.get('class') or 'unknown'} ({_number(model.get('total_params'), '{:,.0f}')} parameters)"
+    )
+    charts = "".join(time_chart(key, spec["title"]) for key, spec in payload["time_charts"].items() if key != "steps")
+    if "steps" in payload["time_charts"]:
+        charts += time_chart("steps", "Step latency (each step where it ended)")
+    windows = "".join(
+        f"<h3>{esc(name)} window ({summary.seconds:,.1f} s)</h3>{_figures_table(summary.figures)}"
+        for name, summary in result.summaries.items()
+    )
+    notes = "".join(f"<li>{esc(note)}</li>" for note in result.notes)
+    return "".join(
+        [
+            f"<header><h1>{esc(run.get('name'))}</h1><p>{esc(subtitle)}</p></header>",
+            f"<section><h2>Summary ({esc(_headline(result).name)} window)</h2>{_cards(result)}</section>",
+            "<section><h2>Timelines</h2><p class='hint'>Wheel to zoom, drag to pan, double-click or "
+            "<button data-reset>reset</button>. Shaded: the train and inference windows; thin lines: step ends and "
+            "(orange) log-window ends, drawn once zoomed in far enough. Bands: the spread of the samples each "
+            "point stands for. Display only: every figure is computed from all samples.</p>",
+            charts,
+            "</section>",
+            _latency_section(result),
+            _generate_section(result),
+            f"<section><h2>Energy: trapezoid vs the GPU's counter</h2>{_energy_check(result)}</section>",
+            f"<section><h2>Every figure</h2>{windows}</section>",
+            f"<section><h2>Run metadata</h2>{_metadata(trace)}</section>",
+            f"<section class='notes'><h2>Notes</h2><ul>{notes or '<li>none</li>'}</ul></section>" if notes else "",
+        ]
+    )
+
+
+def _latency_section(result: RunMetrics) -> str:
+    if result.steps.num_rows == 0:
+        return ""
+    return "".join(
+        [
+            "<section><h2>Step latency</h2><div class='two'><div>",
+            bar_chart("latency_histogram", "Distribution of step latencies"),
+            "</div><div>",
+            bar_chart("ranks", "Per-rank mean step duration (skew)"),
+            "</div></div></section>",
+        ]
+    )
+
+
+def _generate_section(result: RunMetrics) -> str:
+    calls = result.generate_calls
+    if calls.num_rows == 0:
+        return ""
+    rows = [
+        [
+            row["call"],
+            _number(row["seconds"], "{:.3f}"),
+            _number(row["samples"], "{:,.0f}"),
+            _number(row["generated_tokens"], "{:,.0f}"),
+            _number(row["it_tokens_per_sec"], "{:,.1f}"),
+        ]
+        for row in calls.slice(0, MAX_TABLE_ROWS).to_pylist()
+    ]
+    more = calls.num_rows - len(rows)
+    hint = f"<p class='hint'>The first {len(rows)} of {calls.num_rows} calls.</p>" if more > 0 else ""
+    headers = ("call", "seconds", "samples", "generated tokens", "tokens/s")
+    return f"<section><h2>Generate calls</h2>{table(headers, rows, numeric=range(5))}{hint}</section>"
+
+
+def report_html(trace: Trace, result: RunMetrics) -> str:
+    """The whole report page for one analysed run."""
+    job = result.summaries["job"]
+    timeline = build_timeline(trace, job.start_ns, job.end_ns, max_buckets_for(len(result.run.get("gpus") or [])))
+    payload = _payload(result, timeline)
+    return page(f"efftrace: {result.run.get('name')}", _body(trace, result, payload), payload)
+
+
+def write_report(trace: Trace, result: RunMetrics, path: Path) -> Path:
+    return write_text(path, report_html(trace, result))

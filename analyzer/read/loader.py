@@ -1,0 +1,311 @@
+"""The one place the analyzer reads files: a run directory's manifest and Arrow streams.
+
+Everything after this module works on tables and record batches with one time base (int64
+nanoseconds since the Unix epoch). Streams are read batch by batch, so a long trace never has
+to fit in memory, and a stream cut short by a killed job yields every batch it completed; the
+loss of the last, partial batch is noted, not raised.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+from efftrace.analyzer.errors import TraceError
+from efftrace.analyzer.read.manifest import check_manifest
+from efftrace.recorder.format import schema
+from efftrace.recorder.format.columns import repeated_string
+
+_IPC_CONTINUATION = b"\xff\xff\xff\xff"
+_UNREADABLE = (pa.ArrowException, OSError, ValueError)  # what pyarrow raises on bytes that are not a valid stream
+_FORMAT_KEY = b"efftrace.format_version"
+
+
+@dataclass(frozen=True)
+class StreamFile:
+    """One Arrow stream of a run: which host wrote it and, for events, which rank."""
+
+    path: Path
+    host: str
+    rank: int | None = None
+
+
+@dataclass(frozen=True)
+class RecordedGpu:
+    """One sampled GPU as ``meta.json`` describes it; ``host`` is the host tag used in file names."""
+
+    host: str
+    index: int
+    name: str
+    uuid: str | None
+    memory_total_bytes: int | None
+    power_limit_mw: int | None
+
+
+def _read_meta(run_dir: Path) -> dict[str, Any]:
+    if not run_dir.exists():
+        raise TraceError(run_dir, "no such directory")
+    if not run_dir.is_dir():
+        raise TraceError(run_dir, "not a directory (give the run directory effrec wrote)")
+    meta_path = run_dir / schema.META_FILE
+    if not meta_path.is_file():
+        has_streams = any(path.suffix == schema.ARROW_SUFFIX for path in run_dir.iterdir())
+        problem = "missing" if has_streams else "missing: this is not an efftrace run directory"
+        raise TraceError(meta_path, problem)
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (OSError, UnicodeDecodeError) as error:
+        raise TraceError(meta_path, f"unreadable ({error.__class__.__name__}: {error})") from None
+    except json.JSONDecodeError as error:
+        raise TraceError(meta_path, f"not valid JSON ({error.msg} at line {error.lineno})") from None
+    if not isinstance(meta, dict) or "format_version" not in meta:
+        raise TraceError(meta_path, "not an efftrace manifest (no format_version)")
+    _check_version(meta_path, meta["format_version"])
+    check_manifest(meta_path, meta)
+    return meta
+
+
+def _check_version(path: Path, version: Any) -> None:
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise TraceError(path, f"invalid trace format version {version!r}")
+    if version > schema.FORMAT_VERSION:
+        raise TraceError(
+            path,
+            f"written in trace format {version}, newer than this analyzer reads "
+            f"(up to {schema.FORMAT_VERSION}); upgrade efftrace",
+        )
+
+
+def _stream_files(run_dir: Path, prefix: str) -> list[StreamFile]:
+    files = []
+    for path in sorted(run_dir.glob(f"{prefix}*{schema.ARROW_SUFFIX}")):
+        stem = path.name[len(prefix) : -len(schema.ARROW_SUFFIX)]
+        host, rank = stem, None
+        if prefix == schema.EVENTS_PREFIX:
+            host, _, rank_text = stem.rpartition("-r")
+            if not host or not rank_text.isdigit():
+                continue
+            rank = int(rank_text)
+        files.append(StreamFile(path, host, rank))
+    return files
+
+
+class Trace:
+    """A run directory opened for reading: its manifest, its GPUs and its streams.
+
+    Opening checks only the manifest; streams are read when asked for, batch by batch.
+    ``notes`` collects what reading found worth telling (a cut-off last batch, an empty file).
+    """
+
+    def __init__(self, run_dir: Path | str) -> None:
+        self.run_dir = Path(run_dir)
+        self.meta = _read_meta(self.run_dir)
+        self.gpu_files = _stream_files(self.run_dir, schema.GPU_SAMPLES_PREFIX)
+        self.power_files = _stream_files(self.run_dir, schema.POWER_SAMPLES_PREFIX)
+        self.event_files = _stream_files(self.run_dir, schema.EVENTS_PREFIX)
+        self._notes: dict[str, None] = {}
+        self.progress: Callable[[str, int, int], None] | None = None  # (file name, bytes read, file size)
+
+    @property
+    def notes(self) -> list[str]:
+        return list(self._notes)
+
+    def note(self, text: str) -> None:
+        self._notes[text] = None
+
+    def unreported(self) -> Trace:
+        """The same files, read without notes or progress: for a look-ahead read on another
+        thread, whose findings the main read notes again, in a fixed order."""
+        twin = copy.copy(self)
+        twin._notes, twin.progress = {}, None
+        return twin
+
+    @property
+    def name(self) -> str:
+        return str(self.meta.get("name") or self.run_dir.name)
+
+    @property
+    def status(self) -> str:
+        return str(self.meta.get("status") or "unknown")
+
+    @property
+    def gpus(self) -> list[RecordedGpu]:
+        found = []
+        for host in self.meta.get("hosts") or []:
+            tag = schema.host_tag(str(host.get("hostname") or ""))
+            for gpu in host.get("gpus") or []:
+                found.append(
+                    RecordedGpu(
+                        host=tag,
+                        index=int(gpu["index"]),
+                        name=str(gpu.get("name") or "unknown GPU"),
+                        uuid=gpu.get("uuid"),
+                        memory_total_bytes=gpu.get("memory_total_bytes"),
+                        power_limit_mw=gpu.get("power_limit_mw"),
+                    )
+                )
+        return found
+
+    def gpu_batches(self, columns: list[str] | None = None) -> Iterator[tuple[str, pa.RecordBatch]]:
+        """Every GPU-sample batch of every host, in file order, as ``(host, batch)``."""
+        yield from self._batches(self.gpu_files, schema.GPU_SAMPLES_SCHEMA, columns)
+
+    def power_batches(self, columns: list[str] | None = None) -> Iterator[tuple[str, pa.RecordBatch]]:
+        """Every driver-buffer power batch of every host, as ``(host, batch)``."""
+        yield from self._batches(self.power_files, schema.POWER_SAMPLES_SCHEMA, columns)
+
+    def events(self) -> pa.Table:
+        """All ranks' events in one table with a ``host`` column (events are few: one per step)."""
+        tables = []
+        for stream in self.event_files:
+            batches = [batch for _, batch in self._batches([stream], schema.EVENTS_SCHEMA, None)]
+            if batches:
+                table = pa.Table.from_batches(batches, schema=batches[0].schema)
+                tables.append(table.append_column("host", repeated_string(stream.host, table.num_rows)))
+        if not tables:
+            return schema.EVENTS_SCHEMA.empty_table().append_column("host", repeated_string("", 0))
+        return pa.concat_tables(tables)
+
+    def gpu_samples(self, columns: list[str] | None = None) -> pa.Table:
+        """All GPU samples in memory, with a ``host`` column: for notebooks, not for long traces."""
+        return self._whole(self.gpu_batches(columns), schema.GPU_SAMPLES_SCHEMA, columns)
+
+    def power_samples(self) -> pa.Table:
+        """All driver-buffer power samples in memory, with a ``host`` column."""
+        return self._whole(self.power_batches(), schema.POWER_SAMPLES_SCHEMA, None)
+
+    def _whole(
+        self, batches: Iterator[tuple[str, pa.RecordBatch]], file_schema: pa.Schema, columns: list[str] | None
+    ) -> pa.Table:
+        tables = [
+            pa.Table.from_batches([batch]).append_column("host", repeated_string(host, batch.num_rows))
+            for host, batch in batches
+        ]
+        if tables:
+            return pa.concat_tables(tables)
+        empty = file_schema.empty_table()
+        if columns is not None:
+            empty = empty.select(columns)
+        return empty.append_column("host", repeated_string("", 0))
+
+    def _batches(
+        self, files: list[StreamFile], expected: pa.Schema, columns: list[str] | None
+    ) -> Iterator[tuple[str, pa.RecordBatch]]:
+        for stream in files:
+            for batch in self._read_stream(stream.path, expected, columns):
+                yield stream.host, batch.select(columns) if columns is not None else batch
+
+    def _read_stream(
+        self, path: Path, expected: pa.Schema, columns: list[str] | None = None
+    ) -> Iterator[pa.RecordBatch]:
+        """The file's batches; with ``columns``, only those are decompressed (in schema order)."""
+        try:
+            source = pa.OSFile(str(path))
+        except OSError as error:
+            raise TraceError(path, f"unreadable ({error})") from None
+        with source:
+            options = pa.ipc.IpcReadOptions(use_threads=False)
+            try:
+                reader = pa.ipc.open_stream(source, options=options)
+            except _UNREADABLE:
+                self._unreadable_schema(path)
+                return
+            try:
+                _check_schema(path, reader.schema, expected)
+            except UnicodeDecodeError:  # pyarrow decodes names lazily: damage inside the schema shows here
+                raise TraceError(path, "corrupted: its schema holds names that are not text") from None
+            if columns is not None:  # reopen, decoding only the columns asked for (by their place in this file)
+                found = reader.schema
+                options.included_fields = sorted(found.get_field_index(name) for name in columns)
+                source.seek(0)
+                reader = pa.ipc.open_stream(source, options=options)
+            while True:
+                try:
+                    batch = reader.read_next_batch()
+                    batch.validate()  # buffer sizes against lengths: a damaged batch header reads "fine" without it
+                except StopIteration:
+                    if self.progress is not None:
+                        self.progress(path.name, source.size(), source.size())
+                    return
+                except _UNREADABLE:
+                    self.note(
+                        f"{path.name}: a record batch was cut off or damaged (the job or recorder killed while "
+                        "writing?); the rows before it are used, the rest of the file is not"
+                    )
+                    return
+                if self.progress is not None:
+                    self.progress(path.name, source.tell(), source.size())
+                yield batch
+
+    def _unreadable_schema(self, path: Path) -> None:
+        """A stream whose schema cannot be read: cut off while being written (a note), or not ours (an error)."""
+        with open(path, "rb") as handle:
+            head = handle.read(len(_IPC_CONTINUATION) + 4)
+            rest = os.fstat(handle.fileno()).st_size - handle.tell()  # bytes after the header's length, unread
+        if head == b"" or (head.startswith(_IPC_CONTINUATION) and len(head) < 8):
+            self.note(f"{path.name}: empty (recording stopped before its first flush); skipped")
+            return
+        if head.startswith(_IPC_CONTINUATION):
+            schema_bytes = int.from_bytes(head[4:8], "little")
+            if rest < schema_bytes:
+                self.note(f"{path.name}: cut off inside its header (recording stopped at its first flush); skipped")
+                return
+            raise TraceError(path, "corrupted: an Arrow IPC stream whose schema cannot be read")
+        raise TraceError(path, "not an Arrow IPC stream")
+
+
+def grouped_batches(batches: Iterator[tuple[str, pa.RecordBatch]], rows: int) -> Iterator[tuple[str, pa.Table]]:
+    """Consecutive batches of one host as tables of at least ``rows`` rows, each batch a chunk
+    of its columns (nothing copied).
+
+    effrec flushes every 2 s, so a day holds tens of thousands of small batches; numpy's per-call
+    cost on each would outweigh the work. Memory stays bounded by one table.
+    """
+    pending: list[pa.RecordBatch] = []
+    pending_host, pending_rows = None, 0
+    for host, batch in batches:
+        if pending and host != pending_host:
+            yield pending_host, pa.Table.from_batches(pending)
+            pending, pending_rows = [], 0
+        pending.append(batch)
+        pending_host, pending_rows = host, pending_rows + batch.num_rows
+        if pending_rows >= rows:
+            yield host, pa.Table.from_batches(pending)
+            pending, pending_rows = [], 0
+    if pending:
+        yield pending_host, pa.Table.from_batches(pending)
+
+
+def joined_batches(batches: Iterator[tuple[str, pa.RecordBatch]], rows: int) -> Iterator[tuple[str, pa.Table]]:
+    """As :func:`grouped_batches`, each table joined into single-chunk columns (one copy)."""
+    for host, table in grouped_batches(batches, rows):
+        yield host, table.combine_chunks()
+
+
+def _check_schema(path: Path, found: pa.Schema, expected: pa.Schema) -> None:
+    version = (found.metadata or {}).get(_FORMAT_KEY)
+    if version is not None:
+        try:
+            number = int(version)
+        except ValueError:
+            raise TraceError(path, f"invalid trace format version {version!r}") from None
+        _check_version(path, number)
+    table = expected.metadata[b"efftrace.table"].decode()
+    missing = [field.name for field in expected if field.name not in found.names]
+    if missing:
+        raise TraceError(path, f"not an efftrace {table} stream (missing columns: {', '.join(missing)})")
+    for field in expected:
+        actual = found.field(field.name).type
+        if actual != field.type:
+            raise TraceError(path, f"column {field.name} is {actual}, not {field.type} as efftrace {table} streams are")
+
+
+def open_run(run_dir: Path | str | os.PathLike[str]) -> Trace:
+    """Open a run directory written by ``effrec``; raises :class:`TraceError` if it cannot be used."""
+    return Trace(Path(run_dir))

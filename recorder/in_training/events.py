@@ -1,0 +1,98 @@
+"""A training process's own events file and its ``rank-*.json``.
+
+One :class:`EventLog` per process, shared by the Trainer callback, the ``generate()`` hook and
+the Python API, so that a process writes exactly one ``events-<host>-r<rank>.arrow``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import socket
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from efftrace.recorder.config import ENV_RUN_DIR, FLUSH_INTERVAL_S, RecorderSettings
+from efftrace.recorder.format import schema
+from efftrace.recorder.log import warn
+from efftrace.recorder.writer import StreamWriter
+
+_EVENT_FIELDS = tuple(schema.EVENTS_SCHEMA.names)
+_OPTIONAL_FIELDS = frozenset(_EVENT_FIELDS) - {"kind", "rank", "pid", "start_ns", "end_ns"}
+
+
+class EventLog:
+    """Appends events of one rank to ``events-<host>-r<rank>.arrow`` in ``run_dir``."""
+
+    def __init__(self, run_dir: str | os.PathLike[str], rank: int, history_size: int) -> None:
+        self.run_dir = Path(run_dir)
+        self.rank = rank
+        self.pid = os.getpid()  # a forked child must open its own log, not reuse this one
+        self.host = socket.gethostname()
+        self._writer = StreamWriter(
+            self.run_dir / schema.events_file(self.host, rank),
+            schema.EVENTS_SCHEMA,
+            FLUSH_INTERVAL_S,
+            history_size,
+        )
+
+    def write(self, kind: str, start_ns: int, end_ns: int, **fields: Any) -> None:
+        """Append one event; ``fields`` are the optional columns of :data:`schema.EVENTS_SCHEMA`."""
+        unknown = set(fields) - _OPTIONAL_FIELDS
+        if unknown:
+            raise TypeError(f"unknown event fields: {sorted(unknown)}")
+        values = {"kind": kind, "rank": self.rank, "pid": os.getpid(), "start_ns": start_ns, "end_ns": end_ns}
+        values.update(fields)
+        self._writer.append(tuple(values.get(name) for name in _EVENT_FIELDS))
+
+    def write_rank_info(self, info: dict[str, Any]) -> None:
+        """What this process knows of itself; ``effrec`` merges it into ``meta.json``."""
+        path = self.run_dir / schema.rank_info_file(self.host, self.rank)
+        try:
+            temporary = path.with_suffix(".json.tmp")
+            temporary.write_text(json.dumps(info, indent=1, default=str))
+            os.replace(temporary, path)
+        except OSError as error:
+            warn(f"could not write {path}: {error}")
+
+    def flush(self) -> None:
+        self._writer.flush()
+
+    def close(self) -> None:
+        self._writer.close()
+
+
+_process_log: EventLog | None = None
+_process_log_lock = threading.Lock()
+
+
+def current_rank() -> int:
+    """The global rank of this process (0 when it is not part of a distributed job)."""
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        try:
+            if torch.distributed.is_available() and torch.distributed.is_initialized():
+                return int(torch.distributed.get_rank())
+        except Exception:  # noqa: BLE001 - fall back to the launcher's variables
+            pass
+    try:
+        return int(os.environ.get("RANK", "0"))
+    except ValueError:
+        return 0
+
+
+def process_event_log(rank: int | None = None) -> EventLog | None:
+    """This process's log inside an ``effrec`` run, opened on first use; None outside one."""
+    global _process_log
+    run_dir = os.environ.get(ENV_RUN_DIR)
+    if not run_dir:
+        return None
+    with _process_log_lock:
+        if _process_log is None or _process_log.pid != os.getpid():
+            history_size = RecorderSettings.from_env().history_size
+            _process_log = EventLog(run_dir, current_rank() if rank is None else rank, history_size)
+            atexit.register(_process_log.close)
+        return _process_log
