@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from typing import TextIO
 
 from tqdm import tqdm
@@ -25,23 +26,26 @@ def wanted(stream: TextIO) -> bool:
 
 
 class Progress:
-    """Bytes read of the file being read, as one bar that restarts for each file and each pass."""
+    """Bytes read of the file being read: one bar per file and pass, erased when the next begins."""
 
     def __init__(self, stream: TextIO | None = None, enabled: bool | None = None) -> None:
         self.stream = stream or sys.stderr
         self.enabled = wanted(self.stream) if enabled is None else enabled
+        self.started = time.monotonic()
         self._bar: tqdm | None = None
         self._name = ""
 
     def update(self, name: str, done: int, total: int) -> None:
         """``done`` of ``total`` bytes of file ``name`` read."""
-        if not self.enabled:
+        if not self.enabled or time.monotonic() - self.started < DELAY_S:
             return
+        if self._bar is not None and (name != self._name or done < self._bar.n or total != self._bar.total):
+            self.close()  # the next file, or the next pass over this one
         if self._bar is None:
+            self._name = name
             self._bar = tqdm(
                 total=total,
                 file=self.stream,
-                delay=DELAY_S,
                 mininterval=REFRESH_S,
                 leave=False,
                 unit="B",
@@ -50,10 +54,6 @@ class Progress:
                 dynamic_ncols=True,
                 desc=f"effanalyze: reading {name}",
             )
-        elif name != self._name or done < self._bar.n or total != self._bar.total:
-            self._bar.reset(total=total)
-            self._bar.set_description_str(f"effanalyze: reading {name}", refresh=False)
-        self._name = name
         self._bar.update(max(done - self._bar.n, 0))
 
     def close(self) -> None:

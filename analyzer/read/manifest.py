@@ -1,7 +1,8 @@
 """The shape ``meta.json`` must have before anything reads it: one check, one clear error.
 
 ``meta.json`` is the one hand-editable file of a trace, and colleagues do edit or cut it. Every
-field the analyzer reads is checked here for its JSON type (a missing or null field is allowed:
+field the analyzer reads is checked here for its JSON type (the tables are part of the trace
+format, :mod:`efftrace.recorder.format.manifest_fields`) (a missing or null field is allowed:
 the figures that need it say so), so a wrong one is a one-line error naming the field, not a
 failure deep inside the analysis.
 """
@@ -12,48 +13,23 @@ from pathlib import Path
 from typing import Any
 
 from efftrace.analyzer.errors import TraceError
-
-_NUMBER = (int, float)
-_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1  # every integer of a trace is stored as int64
-TOP_LEVEL: dict[str, type | tuple[type, ...]] = {
-    "name": str,
-    "status": str,
-    "recorder_version": str,
-    "started_ns": int,
-    "ended_ns": int,
-    "exit_code": int,
-    "world_size": int,
-    "cwd": str,
-    "command": list,
-    "recorder_argv": list,
-    "sampling": dict,
-    "model": dict,
-    "hosts": list,
-    "ranks": list,
-}
-SAMPLING: dict[str, type | tuple[type, ...]] = {
-    "interval_s": _NUMBER,
-    "energy_interval_s": _NUMBER,
-    "gpm_interval_s": _NUMBER,
-    "temperature_interval_s": _NUMBER,
-    "cuda_sync": bool,
-}
-MODEL: dict[str, type | tuple[type, ...]] = {
-    "total_params": int,
-    "trainable_params": int,
-    "num_hidden_layers": int,
-    "hidden_size": int,
-}
-HOST: dict[str, type | tuple[type, ...]] = {"hostname": str, "gpus": list}
-GPU: dict[str, type | tuple[type, ...]] = {"index": int, "name": str, "uuid": str}
-RANK: dict[str, type | tuple[type, ...]] = {"rank": int, "tensorboard_dir": str}
-
+from efftrace.recorder.format.manifest_fields import (
+    GPU,
+    HOST,
+    INT64_MAX,
+    INT64_MIN,
+    MODEL,
+    NUMBER,
+    RANK,
+    SAMPLING,
+    TOP_LEVEL,
+)
 
 _TYPE_NAMES = {int: "an integer", str: "a string", list: "a list", dict: "an object", bool: "true or false"}
 
 
 def _type_name(expected: type | tuple[type, ...]) -> str:
-    return "a number" if expected == _NUMBER else _TYPE_NAMES[expected]
+    return "a number" if expected == NUMBER else _TYPE_NAMES[expected]
 
 
 def _check_fields(
@@ -71,7 +47,7 @@ def _check_fields(
         wrong_bool = isinstance(found, bool) and expected is not bool
         if wrong_bool or not isinstance(found, expected):
             raise TraceError(path, f"field {label} is {found!r:.40}, not {_type_name(expected)}")
-        if isinstance(found, int) and not _INT64_MIN <= found <= _INT64_MAX:
+        if isinstance(found, int) and not INT64_MIN <= found <= INT64_MAX:
             raise TraceError(path, f"field {label} is {found}, beyond a 64-bit integer")
 
 

@@ -18,7 +18,7 @@ last=${3:?last pair}
 project=$(pwd)
 work=${EFFTRACE_OVERHEAD_WORK:-/tmp/efftrace-overhead}
 mkdir -p "$out" "$work"
-export PYTHONPATH="$project${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+. "$project/bench/stage_efftrace.sh"
 nvidia-smi --query-gpu=name,driver_version,power.limit --format=csv,noheader > "$out/gpu.txt"
 cd "$work" || exit 1
 if [ ! -f model/config.json ]; then
@@ -35,7 +35,7 @@ train() {  # NAME [effrec options...]: one run; NAME starting with "plain" runs 
     sed -e "s|output_dir: .*|output_dir: saves/$name|" job.yaml > "$name.yaml"
     case $name in
         plain*) python3 -m llamafactory.cli train "$name.yaml" > "$out/log-$name.txt" 2>&1 ;;
-        *) python3 -m recorder --out "$out/runs" --name "$name" "$@" -- \
+        *) python3 -m efftrace.recorder --out "$out/runs" --name "$name" "$@" -- \
             python3 -m llamafactory.cli train "$name.yaml" > "$out/log-$name.txt" 2>&1 ;;
     esac
     echo "$name: exit $?"

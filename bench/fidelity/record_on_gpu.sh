@@ -18,8 +18,8 @@ part=${2:-all}
 project=$(pwd)
 work=${EFFTRACE_FIDELITY_WORK:-/tmp/efftrace-fidelity}
 mkdir -p "$out" "$work/results"
-export PYTHONPATH="$project${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
-effrec() { python3 -m recorder "$@"; }
+. "$project/bench/stage_efftrace.sh"
+effrec() { python3 -m efftrace.recorder "$@"; }
 nvidia-smi --query-gpu=name,driver_version,power.limit --format=csv | tee "$out/gpu.txt"
 
 if [ "$part" = workloads ] || [ "$part" = all ]; then

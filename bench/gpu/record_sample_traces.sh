@@ -16,8 +16,8 @@ out=$(realpath -m "${1:?usage: record_sample_traces.sh OUT_DIR}")
 project=$(pwd)
 work=${EFFTRACE_GPU_WORK:-/tmp/efftrace-gpu}
 mkdir -p "$out" "$work"
-export PYTHONPATH="$project${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
-effrec() { python3 -m recorder "$@"; }
+. "$project/bench/stage_efftrace.sh"
+effrec() { python3 -m efftrace.recorder "$@"; }
 
 nvidia-smi --query-gpu=name,driver_version,power.limit --format=csv | tee "$out/gpu.txt"
 python3 examples/make_random_llama.py "$work" --hidden 2048 --layers 18 \

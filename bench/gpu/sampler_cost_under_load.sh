@@ -13,7 +13,8 @@ out=$(realpath -m "${1:?usage: sampler_cost_under_load.sh OUT_DIR [SECONDS] [pol
 seconds=${2:-30}
 only=${3:-}
 mkdir -p "$out"
-export PYTHONPATH="$(pwd)${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+project=$(pwd)
+. "$project/bench/stage_efftrace.sh"
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader > "$out/gpu.txt"
 
 profile() {  # STATE: per-call costs, then whole polls

@@ -31,6 +31,7 @@ from efftrace.recorder.config import ENV_RUN_DIR, FLUSH_INTERVAL_S, RecorderSett
 from efftrace.recorder.format import schema
 from efftrace.recorder.in_training import torch_probe
 from efftrace.recorder.in_training.events import EventLog, current_rank, process_event_log
+from efftrace.recorder.in_training.model_info import parameter_counts
 from efftrace.recorder.run_dir import create_run_dir
 
 
@@ -103,8 +104,6 @@ class Recorder:
 
     def describe_model(self, model: Any) -> None:
         """Record the model's parameter counts (total and trainable) for TT and ST."""
-        from efftrace.recorder.in_training.hf_callback import parameter_counts
-
         total, trainable = parameter_counts(model)
         self._model_info = {"class": type(model).__name__, "total_params": total, "trainable_params": trainable}
         if self._log is not None:

@@ -19,43 +19,19 @@ from __future__ import annotations
 import functools
 import os
 import socket
-import sys
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib import metadata
 from typing import Any
 
 from efftrace.recorder.config import cuda_sync_enabled
 from efftrace.recorder.in_training import torch_probe
 from efftrace.recorder.in_training.events import EventLog, process_event_log
 from efftrace.recorder.in_training.gpu_clock import GpuClock, GpuMark
+from efftrace.recorder.in_training.model_info import library_versions, parameter_counts
 from efftrace.recorder.log import warn
 from transformers import TrainerCallback
-
-_VERSIONED_PACKAGES = ("torch", "transformers", "accelerate", "peft", "trl", "deepspeed", "llamafactory", "datasets")
-
-
-def library_versions() -> dict[str, str | None]:
-    versions: dict[str, str | None] = {"python": sys.version.split()[0]}
-    for package in _VERSIONED_PACKAGES:
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            versions[package] = None
-    return versions
-
-
-def parameter_counts(model: Any) -> tuple[int, int]:
-    """(total, trainable) parameters; ZeRO-3 partitions report their full size via ``ds_numel``."""
-    total = trainable = 0
-    for parameter in model.parameters():
-        count = int(getattr(parameter, "ds_numel", 0) or parameter.numel())
-        total += count
-        if parameter.requires_grad:
-            trainable += count
-    return total, trainable
 
 
 def _guarded(hook: Callable[..., Any]) -> Callable[..., Any]:

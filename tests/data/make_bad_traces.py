@@ -21,10 +21,9 @@ import numpy as np
 import pyarrow as pa
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
 from efftrace.recorder.format import schema  # noqa: E402
-
-from tests.trace_builder import TraceBuilder, write_stream  # noqa: E402
+from helpers.trace_builder import TraceBuilder, write_stream  # noqa: E402
 
 HOST = "node"
 GPU_FILE = schema.gpu_samples_file(HOST)

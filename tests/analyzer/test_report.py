@@ -19,10 +19,9 @@ import numpy as np
 from efftrace.analyzer.compute.timeline import build_timeline
 from efftrace.analyzer.present import report
 from efftrace.analyzer.read.loader import open_run
+from helpers.runs import ROOT
+from helpers.trace_builder import TraceBuilder, ns
 
-from tests.trace_builder import TraceBuilder, ns
-
-ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_TRACES = sorted((ROOT / "sample_traces").glob("h100-*/trace"))
 HOSTILE = '</script><script>document.title="pwned"</script><img src=x onerror=alert(1)>'
 

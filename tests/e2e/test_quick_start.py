@@ -6,11 +6,10 @@ import math
 import re
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
+from helpers.runs import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 SEED_METRICS = {
     "AMU (GB)",
     "PCU (Ratio)",

@@ -14,11 +14,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import load_meta, only_run_dir, read_stream, run_effrec
 from efftrace.recorder.in_training.hf_instrument import count_new_tokens
+from helpers.runs import SCRIPTS, load_meta, only_run_dir, read_stream, run_effrec
 
 pytestmark = pytest.mark.e2e
-SCRIPTS = Path(__file__).parent / "scripts"
 
 LLAMAFACTORY_CONFIG = """\
 model_name_or_path: {model}

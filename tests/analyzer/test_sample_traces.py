@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pyarrow.compute as pc
 import pytest
-from conftest import ROOT, read_stream
 from efftrace.analyzer.compute.metrics import analyze
 from efftrace.analyzer.read.loader import open_run
 from efftrace.recorder.format import schema
+from helpers.runs import ROOT, read_stream
 
 TRACES = sorted((ROOT / "sample_traces").glob("h100-*/trace"))
 

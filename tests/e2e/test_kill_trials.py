@@ -23,8 +23,9 @@ from click.testing import CliRunner
 from efftrace.analyzer.cli import main
 from efftrace.analyzer.read.loader import open_run
 from efftrace.recorder.config import FLUSH_INTERVAL_S
+from helpers.runs import SCRIPTS
 
-JOB = Path(__file__).resolve().parent / "scripts" / "api_job.py"
+JOB = SCRIPTS / "api_job.py"
 SIGNALS = {"SIGKILL to the group": signal.SIGKILL, "SIGTERM": signal.SIGTERM, "SIGINT": signal.SIGINT}
 MARGIN_S = 0.5  # the kill lands between a step's end and its progress line, and the flusher's own timing
 
@@ -33,7 +34,7 @@ def kill_trial(tmp_path: Path, how: str, after_s: float) -> dict:
     out, progress = tmp_path / "runs", tmp_path / "progress.txt"
     job = [sys.executable, str(JOB), "600", "0", str(progress)]  # runs until killed
     process = subprocess.Popen(
-        [sys.executable, "-m", "recorder", "--out", str(out), "--", *job],
+        [sys.executable, "-m", "efftrace.recorder", "--out", str(out), "--", *job],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,

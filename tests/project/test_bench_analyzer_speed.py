@@ -5,9 +5,8 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from helpers.runs import ROOT
 
 
 def test_benchmark_prints_both_implementations_and_the_interleaved_baseline(tmp_path):

@@ -8,12 +8,9 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-from conftest import load_meta, only_run_dir, run_effrec
 from efftrace.recorder.format import schema
-
-SCRIPTS = Path(__file__).resolve().parent / "scripts"
+from helpers.runs import SCRIPTS, load_meta, only_run_dir, run_effrec
 
 
 def test_exit_code_and_complete_meta(tmp_path):
@@ -79,7 +76,7 @@ def test_sitecustomize_chains_to_the_existing_one(tmp_path):
 def test_sigterm_is_forwarded_and_the_run_marked_killed(tmp_path):
     script = "import signal, sys, time\nprint('up', flush=True)\ntime.sleep(60)"
     process = subprocess.Popen(
-        [sys.executable, "-m", "recorder", "--out", str(tmp_path), "--", sys.executable, "-c", script],
+        [sys.executable, "-m", "efftrace.recorder", "--out", str(tmp_path), "--", sys.executable, "-c", script],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -104,7 +101,7 @@ def test_sigint_from_a_script_reaches_the_command(tmp_path):
         "except KeyboardInterrupt:\n    print('interrupted', flush=True)\n    raise SystemExit(130)"
     )
     process = subprocess.Popen(
-        [sys.executable, "-m", "recorder", "--out", str(tmp_path), "--", sys.executable, "-c", script],
+        [sys.executable, "-m", "efftrace.recorder", "--out", str(tmp_path), "--", sys.executable, "-c", script],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -122,7 +119,7 @@ def test_killed_recorder_leaves_a_running_meta(tmp_path):
         [
             sys.executable,
             "-m",
-            "recorder",
+            "efftrace.recorder",
             "--out",
             str(tmp_path),
             "--",
@@ -165,8 +162,7 @@ def test_status_prints_a_live_line_only_when_asked(tmp_path):
 
 def test_status_line_reads_flushed_steps_and_the_power_now(tmp_path):
     from efftrace.recorder.sampling.live_status import FlushedSteps, LiveStatus
-
-    from tests.trace_builder import TraceBuilder
+    from helpers.trace_builder import TraceBuilder
 
     builder = TraceBuilder(tmp_path / "run")
     for step in range(1, 6):

@@ -17,8 +17,7 @@ from efftrace.analyzer.compute.integrate import window_integrals
 from efftrace.analyzer.compute.signals import SIGNAL_BY_NAME, integrate_signals
 from efftrace.analyzer.read.loader import Trace
 from efftrace.recorder.format import schema
-
-from tests.trace_builder import T0_NS, TraceBuilder, ns
+from helpers.trace_builder import T0_NS, TraceBuilder, ns
 
 POLLS = 3000
 MAX_GAP_S, COUNTER_GAP_S = 1.0, 10.0

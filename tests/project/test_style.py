@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
+from helpers.runs import ROOT
 
 
 @pytest.mark.parametrize("check", [["check", "."], ["format", "--check", "."]], ids=["check", "format"])

@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers.runs import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_TRACES = sorted((ROOT / "sample_traces").glob("h100-*/trace"))
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")
 MAX_REPORT_BYTES = 5_000_000

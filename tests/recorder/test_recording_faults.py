@@ -17,27 +17,28 @@ from pathlib import Path
 import efftrace.recorder.sampling.host
 import pytest
 from click.testing import CliRunner
-from conftest import run_effrec
 from efftrace.analyzer.cli import main as effanalyze
 from efftrace.analyzer.compute.metrics import analyze
 from efftrace.analyzer.read.loader import open_run
 from efftrace.recorder.cli import effrec
-from fake_nvml import NVML_ERROR_UNKNOWN, FakeGpu, FakeNvml
+from helpers.fake_nvml import NVML_ERROR_UNKNOWN, FakeGpu, FakeNvml
+from helpers.runs import SCRIPTS, run_effrec
 
-JOB = Path(__file__).resolve().parent / "scripts" / "api_job.py"
+JOB = SCRIPTS / "api_job.py"
 
 
-def _effrec_in_process(out: Path, seconds: float, code: int) -> tuple[int, str]:
+def _effrec_in_process(out: Path, seconds: float, code: int, caplog: pytest.LogCaptureFixture) -> tuple[int, str]:
+    """effrec's exit code, and what it said: its own lines and its warnings (logged on ``efftrace``)."""
     result = CliRunner().invoke(
         effrec,
         ["--out", str(out), "--interval", "0.05", "--", sys.executable, str(JOB), str(seconds), str(code)],
         standalone_mode=False,
     )
     assert result.exception is None, result.exception
-    return result.return_value, result.output
+    return result.return_value, result.output + caplog.text
 
 
-def test_nvml_faults_mid_run_degrade_the_trace_not_the_job(tmp_path, monkeypatch):
+def test_nvml_faults_mid_run_degrade_the_trace_not_the_job(tmp_path, monkeypatch, caplog):
     gpus = [FakeGpu("GPU-a"), FakeGpu("GPU-b"), FakeGpu("GPU-c")]
     monkeypatch.setattr(efftrace.recorder.sampling.host, "load_nvml", lambda: FakeNvml(gpus))
 
@@ -49,7 +50,7 @@ def test_nvml_faults_mid_run_degrade_the_trace_not_the_job(tmp_path, monkeypatch
         gpus[2].failing["nvmlDeviceGetUtilizationRates"] = NVML_ERROR_UNKNOWN
 
     threading.Thread(target=faults, daemon=True).start()
-    code, output = _effrec_in_process(tmp_path, seconds=3.0, code=7)
+    code, output = _effrec_in_process(tmp_path, seconds=3.0, code=7, caplog=caplog)
     assert code == 7
     for warning in ("GPU 1 was lost", "nvmlDeviceGetClockInfo", "sm_clock", "utilization"):
         assert sum(warning in line for line in output.splitlines()) <= 1
@@ -61,13 +62,13 @@ def test_nvml_faults_mid_run_degrade_the_trace_not_the_job(tmp_path, monkeypatch
     assert per_gpu[1]["coverage_power"] < 0.6 < per_gpu[0]["coverage_power"]  # GPU 1 stopped after ~1 s of 3
 
 
-def test_a_sampler_that_raises_ends_sampling_not_the_job(tmp_path, monkeypatch):
+def test_a_sampler_that_raises_ends_sampling_not_the_job(tmp_path, monkeypatch, caplog):
     class Exploding(FakeNvml):
         def nvmlDeviceGetTemperature(self, handle, sensor):
             raise RuntimeError("boom")
 
     monkeypatch.setattr(efftrace.recorder.sampling.host, "load_nvml", lambda: Exploding([FakeGpu("GPU-a")]))
-    code, output = _effrec_in_process(tmp_path, seconds=1.0, code=0)
+    code, output = _effrec_in_process(tmp_path, seconds=1.0, code=0, caplog=caplog)
     assert code == 0 and output.count("sampler stopped") == 1
     (run_dir,) = tmp_path.iterdir()
     assert CliRunner().invoke(effanalyze, [str(run_dir), "--quiet"]).exit_code == 0

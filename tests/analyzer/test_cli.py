@@ -13,10 +13,9 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 from efftrace.recorder.format import schema
+from helpers.runs import ROOT
+from helpers.trace_builder import TraceBuilder
 
-from tests.trace_builder import TraceBuilder
-
-ROOT = Path(__file__).resolve().parent.parent
 LORA = ROOT / "sample_traces" / "h100-lora-sft"
 
 

@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from efftrace.analyzer.cli import main
+from helpers.runs import DATA
 
-BAD = Path(__file__).resolve().parent / "data" / "bad"
+BAD = DATA / "bad"
 EXPECTED = json.loads((BAD / "expected.json").read_text())
 
 

@@ -5,16 +5,15 @@ from __future__ import annotations
 import itertools
 import socket
 import time
-from pathlib import Path
 
 import pytest
-from conftest import read_stream
 from efftrace.recorder.config import ENERGY_INTERVAL_S, GPM_INTERVAL_S, TEMPERATURE_INTERVAL_S, polls_per
 from efftrace.recorder.format import schema
 from efftrace.recorder.sampling.gpus import visible_indices
 from efftrace.recorder.sampling.host import HostSampling
 from efftrace.recorder.sampling.sampler import GpuSampler
-from fake_nvml import NVML_ERROR_LIBRARY_NOT_FOUND, NVML_ERROR_UNKNOWN, FakeGpu, FakeNvml
+from helpers.fake_nvml import NVML_ERROR_LIBRARY_NOT_FOUND, NVML_ERROR_UNKNOWN, FakeGpu, FakeNvml
+from helpers.runs import TESTS, read_stream
 
 
 def sample(tmp_path, nvml, seconds=0.6, interval=0.05, visible=None):
@@ -213,8 +212,8 @@ def test_recording_never_imports_pandas(tmp_path):
 
     script = f"""
 import sys, time
-sys.path.insert(0, {str(Path(__file__).parent)!r})
-from fake_nvml import FakeGpu, FakeNvml
+sys.path.insert(0, {str(TESTS)!r})
+from helpers.fake_nvml import FakeGpu, FakeNvml
 import efftrace.recorder.cli, efftrace.recorder.in_training.events
 from efftrace.recorder.sampling.host import HostSampling
 from efftrace.recorder.in_training.events import EventLog

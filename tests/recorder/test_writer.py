@@ -12,9 +12,9 @@ import time
 
 import pyarrow as pa
 import pytest
-from conftest import read_stream
 from efftrace.recorder.format import schema
 from efftrace.recorder.writer import StreamWriter
+from helpers.runs import read_stream
 
 ROW = (1, 0, 1000)
 
@@ -90,7 +90,7 @@ def test_every_flushed_batch_survives_kill_9(tmp_path):
     assert rows == list(range(len(rows))), "what is there is complete and in order"
 
 
-def test_disk_full_ends_the_stream_with_one_warning(tmp_path, capsys):
+def test_disk_full_ends_the_stream_with_one_warning(tmp_path, caplog):
     writer = StreamWriter(tmp_path / "p.arrow", schema.POWER_SAMPLES_SCHEMA, flush_interval=60, max_rows=5)
     for i in range(5):
         writer.append((i, 0, i))
@@ -103,15 +103,15 @@ def test_disk_full_ends_the_stream_with_one_warning(tmp_path, capsys):
         writer.append((i, 0, i))  # must not raise
     writer.close()
     assert writer.failed
-    assert capsys.readouterr().err.count("No space left on device") == 1
+    assert caplog.text.count("No space left on device") == 1
     assert read_stream(tmp_path / "p.arrow").num_rows == 5
 
 
-def test_unwritable_directory_is_a_warning_not_an_error(tmp_path, capsys):
+def test_unwritable_directory_is_a_warning_not_an_error(tmp_path, caplog):
     writer = StreamWriter(tmp_path / "missing" / "p.arrow", schema.POWER_SAMPLES_SCHEMA, 60, 5)
     writer.append(ROW)
     writer.close()
-    assert writer.failed and "stopped writing" in capsys.readouterr().err
+    assert writer.failed and "stopped writing" in caplog.text
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")

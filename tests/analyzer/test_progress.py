@@ -5,13 +5,14 @@ from __future__ import annotations
 import io
 import subprocess
 import sys
-from pathlib import Path
+import time
 
 from efftrace.analyzer.compute.metrics import analyze
 from efftrace.analyzer.present import progress
 from efftrace.analyzer.read.loader import open_run
+from helpers.runs import ROOT
 
-LORA = Path(__file__).resolve().parent.parent / "sample_traces" / "h100-lora-sft" / "trace"
+LORA = ROOT / "sample_traces" / "h100-lora-sft" / "trace"
 
 
 class Terminal(io.StringIO):
@@ -43,9 +44,14 @@ def test_a_bar_only_on_a_terminal_outside_ci_and_only_after_a_moment(monkeypatch
     assert screen.getvalue() == "", "nothing in the first moment: quick analyses stay quiet"
     bar.started -= progress.DELAY_S
     bar.update("gpu-node.arrow", 45, 100)
-    assert screen.getvalue().startswith("\reffanalyze: reading gpu-node.arrow [") and " 45 %" in screen.getvalue()
+    time.sleep(2 * progress.REFRESH_S)
+    bar.update("gpu-node.arrow", 60, 100)
+    drawn = screen.getvalue().split("\r")
+    assert any(line.startswith("effanalyze: reading gpu-node.arrow:  60%") for line in drawn), drawn
+    bar.update("power-node.arrow", 1, 100)  # the next file: a bar of its own, the last one erased
+    assert screen.getvalue().split("\r")[-1].startswith("effanalyze: reading power-node.arrow:")
     bar.close()
-    assert screen.getvalue().endswith("\r") and screen.getvalue().count("\r") == 3
+    assert screen.getvalue().endswith("\r") and screen.getvalue().split("\r")[-2].strip() == "", "the bar is erased"
 
 
 def test_piped_output_has_no_bar(tmp_path):

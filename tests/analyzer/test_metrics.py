@@ -7,8 +7,7 @@ import pytest
 from efftrace.analyzer.compute.metrics import analyze
 from efftrace.analyzer.compute.settings import AnalysisSettings
 from efftrace.analyzer.read.loader import open_run
-
-from tests.trace_builder import TraceBuilder
+from helpers.trace_builder import TraceBuilder
 
 GIB = 1 << 30
 

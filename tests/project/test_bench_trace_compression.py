@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from helpers.runs import ROOT
 
 
 def test_benchmark_compares_both_codecs_on_the_synthetic_and_the_sample_traces(tmp_path):

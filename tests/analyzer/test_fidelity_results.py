@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 import pyarrow as pa
+from helpers.runs import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "fidelity" / "results" / "2026-11-23"
 
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
+from helpers.runs import ROOT
 
-NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "explore.ipynb"
+NOTEBOOK = ROOT / "notebooks" / "explore.ipynb"
 
 
 def test_notebook_is_stored_without_outputs():

@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 from efftrace.analyzer.cli import main
 from efftrace.recorder.format import schema
+from helpers.runs import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 BASE = ROOT / "tests" / "data" / "bad" / "unsorted-timestamps"  # a valid run of the corpus
 
 

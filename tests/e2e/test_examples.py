@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers.runs import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 WRAPPER = ROOT / "examples" / "train_with_efficientllm.sh"
 SEED_CONFIGS = {
     "full": ROOT / "examples" / "train_full" / "llama3_1_full_sft_efficientllm.yaml",
