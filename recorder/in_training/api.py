@@ -66,7 +66,7 @@ class Recorder:
         self.history_size = settings.history_size
         self.cuda_sync = cuda_sync_enabled() if cuda_sync is None else cuda_sync
         self.run_dir: Path | None = None
-        self._model_info = {"total_params": total_params, "trainable_params": trainable_params}
+        self._model_info: dict[str, Any] = {"total_params": total_params, "trainable_params": trainable_params}
         self._log: EventLog | None = None
         self._helper: subprocess.Popen[str] | None = None
         self._manifest: dict[str, Any] | None = None
@@ -74,8 +74,8 @@ class Recorder:
 
     def __enter__(self) -> Recorder:
         if os.environ.get(ENV_RUN_DIR):
-            self._log = process_event_log()
-            self.run_dir = self._log.run_dir
+            log = process_event_log()
+            self._log, self.run_dir = log, log.run_dir
         else:
             self.run_dir = create_run_dir(self.out, self.name)
             host = self._start_helper()
@@ -95,7 +95,7 @@ class Recorder:
         if self._log is None:
             return
         self._log.flush()
-        if self._manifest is None:
+        if self._manifest is None or self.run_dir is None:
             return  # effrec owns the run and finalises it
         self._log.close()
         stats = self._stop_helper()
@@ -110,8 +110,8 @@ class Recorder:
             self._write_rank_info()
 
     def _write_rank_info(self) -> None:
-        info = {"rank": self._log.rank, "world_size": 1, "pid": os.getpid(), "model": self._model_info}
-        self._log.write_rank_info(info)
+        log = self._require_log()
+        log.write_rank_info({"rank": log.rank, "world_size": 1, "pid": os.getpid(), "model": self._model_info})
 
     @contextlib.contextmanager
     def step(
@@ -161,7 +161,7 @@ class Recorder:
             stdout=subprocess.PIPE,
             text=True,
         )
-        line = self._helper.stdout.readline()
+        line = self._helper.stdout.readline() if self._helper.stdout else ""
         try:
             return json.loads(line)
         except ValueError:

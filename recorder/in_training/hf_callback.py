@@ -248,9 +248,12 @@ class EffTraceCallback(TrainerCallback):
 
     def _write_resolved(self, wait: bool) -> None:
         """Write, in order, the steps the GPU has finished and whose token counts are known."""
+        log = self._log
+        if log is None:
+            return  # not set up yet (set-up failed): the callback records nothing
         while self._unresolved and (wait or _resolved(self._unresolved[0])):
             step = self._unresolved.popleft()
-            self._log.write(
+            log.write(
                 "train_step",
                 _wall_ns(step.start),
                 _wall_ns(step.end),
