@@ -73,8 +73,10 @@ class Recorder:
         self._next_step = 1
 
     def __enter__(self) -> Recorder:
-        if os.environ.get(ENV_RUN_DIR):
-            log = process_event_log()
+        # inside an effrec run, this process's events go to effrec's run; were its events file not
+        # to open there, the Recorder records a run of its own rather than fail the training loop
+        log = process_event_log() if os.environ.get(ENV_RUN_DIR) else None
+        if log is not None:
             self._log, self.run_dir = log, log.run_dir
         else:
             self.run_dir = create_run_dir(self.out, self.name)
