@@ -7,7 +7,7 @@ Writes a synthetic trace as effrec writes it (Arrow streams in effrec's compress
 ``--compression zstd``, as effrec wrote them before; 64k-row batches; GPU poll
 at 10 Hz with effrec's rationed reads: the energy counter every 20th poll, GPM every 2nd,
 temperature every 5th; 100,000 train steps), then, each in a fresh process so peak memory is
-its own: the full analysis (``analyzer.analyze`` with 10-step log windows, i.e. 10,000 windows;
+its own: the full analysis (``efftrace.analyzer.compute.metrics.analyze`` with 10-step log windows, i.e. 10,000 windows;
 ``--repeat`` times, the median reported, as a shared 2-core machine varies by ±15 % from run to
 run), and a straightforward pandas implementation of the same power and memory means per
 (GPU, log window) with ``groupby`` and ``np.trapezoid``. Prints one Markdown table row per
@@ -219,7 +219,7 @@ def main() -> None:
         print("| implementation | seconds | sample rows/s | peak RSS MiB | log windows | AEC of window 1 (W) |")
         print("| --- | --- | --- | --- | --- | --- |")
         for name, measured in (
-            ("effanalyze (`analyzer.analyze`)", ours),
+            ("effanalyze (`efftrace.analyzer.compute.metrics.analyze`)", ours),
             ("pandas groupby + np.trapezoid", pandas_way),
         ):
             print(
