@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+from checkouts import python_path
 from efftrace.recorder.format import schema
 from efftrace.recorder.writer import IPC_OPTIONS
 
@@ -166,7 +167,7 @@ def _child(kind: str, run_dir: Path, checkout: Path = REPO) -> dict:
         capture_output=True,
         text=True,
         check=True,
-        env={**os.environ, "PYTHONPATH": str(checkout)},
+        env={**os.environ, "PYTHONPATH": python_path(checkout)},
         cwd=checkout,
     )
     return json.loads(output.stdout.strip().splitlines()[-1])

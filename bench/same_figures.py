@@ -25,6 +25,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from checkouts import python_path
+
 REPO = Path(__file__).resolve().parent.parent
 _ENTRY = (
     "import importlib, sys\n"
@@ -46,7 +48,7 @@ def committed_runs() -> list[Path]:
 
 def summary(checkout: Path, run_dir: Path, out: Path) -> tuple[dict[str, Any] | str, str]:
     """The JSON summary made by ``checkout``'s analyzer (or the error it printed), and its console text."""
-    env = {**os.environ, "PYTHONPATH": str(checkout), "NO_COLOR": "1"}
+    env = {**os.environ, "PYTHONPATH": python_path(checkout), "NO_COLOR": "1"}
     command = [sys.executable, "-c", _ENTRY, str(run_dir), "--json", str(out)]
     done = subprocess.run(command, cwd=checkout, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:

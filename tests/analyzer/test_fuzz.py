@@ -4,7 +4,7 @@ Each example copies a small valid run and damages it the ways files really go wr
 any byte, bytes overwritten, a file emptied or removed, ``meta.json`` edited or cut. The
 analyzer must then either analyse (exit 0) or refuse in one line (exit 2); exit 3, its
 internal-error exit, or any exception is a failure. A few hundred examples run by default;
-``pytest -m slow tests/test_fuzz_analyzer.py`` runs 10,000.
+``pytest -m slow tests/analyzer/test_fuzz.py`` runs 10,000.
 """
 
 from __future__ import annotations

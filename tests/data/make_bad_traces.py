@@ -6,7 +6,7 @@ Every case starts from the same small valid run (one GPU, 20 s at 10 Hz, a 20-ms
 ten train steps) and breaks one thing. ``expected.json`` says what ``effanalyze`` must do with
 each: exit 2 with one line naming the file (``"error"``), or exit 0 with a note saying what was
 left out (``"note"``) or a plain analysis of what is usable (``"analysis"``); the text given must
-appear in the output. tests/test_bad_input.py holds the analyzer to it.
+appear in the output. tests/analyzer/test_bad_input.py holds the analyzer to it.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Signals: SIGKILL to the whole process group (effrec dies with the job: ``meta.js
 ``running``), SIGTERM and SIGINT to effrec (forwarded to the job: ``killed``). After each kill the
 trace must load, ``effanalyze`` must report on the steps recorded, and every step the job finished
 more than one flush interval (plus a margin for the kill itself) before it died must be there.
-Three trials run by default; ``pytest -m slow tests/test_kill_trials.py`` runs 21.
+Three trials run by default; ``pytest -m slow tests/e2e/test_kill_trials.py`` runs 21.
 """
 
 from __future__ import annotations

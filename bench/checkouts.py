@@ -1,0 +1,28 @@
+"""Running another checkout of efftrace side by side with this one, each importing its own code.
+
+A checkout since the single ``efftrace`` import name maps its folders onto that name only when
+installed; to import one without installing it, its folders are staged as ``pip install`` lays
+them out (symbolic links in a scratch folder). A checkout from before that name is imported from
+its root, as it was then.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+
+def python_path(checkout: Path) -> str:
+    """A ``PYTHONPATH`` under which ``import efftrace`` (or the old ``import analyzer``) is ``checkout``'s."""
+    checkout = checkout.resolve()
+    facade = checkout / "analyzer" / "facade" / "__init__.py"
+    if not facade.exists():
+        return str(checkout)
+    staged = Path(tempfile.mkdtemp(prefix="efftrace-checkout-"))
+    package = staged / "efftrace"
+    package.mkdir()
+    (package / "__init__.py").symlink_to(facade)
+    (package / "recorder").symlink_to(checkout / "recorder")
+    (package / "analyzer").symlink_to(checkout / "analyzer")
+    return os.pathsep.join([str(staged), str(checkout)])
