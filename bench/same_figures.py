@@ -7,8 +7,9 @@ fidelity recordings under ``bench/fidelity/results``, plus ``--bench-trace`` if 
 24-h, 8-GPU trace of ``bench/analyzer_speed.py``), runs ``effanalyze RUN --json`` with this
 checkout and with the baseline checkout (a ``git worktree`` of an older commit), each in a fresh
 process, and compares the two documents key by key and the two console texts line by line. Run
-directories are passed as given, so the ``run_dir`` field matches. Exits 1 and prints every
-difference when any run differs.
+directories are passed as given, so the ``run_dir`` field matches. The HTML report of each sample
+trace and their comparison page are compared byte for byte too. Exits 1 and prints every
+difference when anything differs.
 
 The baseline may predate the single ``efftrace`` import name: the entry point is found by trying
 ``efftrace.analyzer.cli`` and then the old top-level ``analyzer.cli``.
@@ -56,6 +57,28 @@ def summary(checkout: Path, run_dir: Path, out: Path) -> tuple[dict[str, Any] | 
     return json.loads(out.read_text()), done.stdout.replace(str(out), "SUMMARY.json")
 
 
+def page(checkout: Path, arguments: list[str], out: Path) -> bytes | str:
+    """The HTML page ``checkout``'s analyzer writes with ``arguments`` (``--report`` or ``compare --html``)."""
+    env = {**os.environ, "PYTHONPATH": python_path(checkout)}
+    command = [sys.executable, "-c", _ENTRY, *arguments, "-q"]
+    done = subprocess.run(command, cwd=checkout, env=env, capture_output=True, text=True, check=False)
+    return out.read_bytes() if done.returncode == 0 else f"exit {done.returncode}: {done.stderr.strip()[-400:]}"
+
+
+def same_pages(baseline: Path, scratch: Path) -> list[str]:
+    """The report of each sample trace and their comparison page, byte for byte: the same bytes render the same."""
+    traces = [str(path) for path in sorted(REPO.glob("sample_traces/*/trace"))]
+    asked = [(f"report of {Path(trace).parent.name}", [trace, "--report"]) for trace in traces]
+    asked.append(("comparison page", ["compare", *traces, "--html"]))
+    found = []
+    for number, (name, arguments) in enumerate(asked):
+        old = page(baseline, [*arguments, str(scratch / f"old-{number}.html")], scratch / f"old-{number}.html")
+        new = page(REPO, [*arguments, str(scratch / f"new-{number}.html")], scratch / f"new-{number}.html")
+        print(f"{'same' if old == new else 'DIFFERENT'}  {name}")
+        found += [] if old == new else [name]
+    return found
+
+
 def differences(old: Any, new: Any, where: str = "") -> list[str]:
     if isinstance(old, dict) and isinstance(new, dict):
         found = []
@@ -98,8 +121,9 @@ def main() -> int:
             print(f"{'same' if not found else 'DIFFERENT'}  {run}")
             for line in found[:20]:
                 print(f"    {line}")
-    print(f"{len(runs) - failed} of {len(runs)} runs give identical JSON summaries and console text")
-    return 1 if failed else 0
+        print(f"{len(runs) - failed} of {len(runs)} runs give identical JSON summaries and console text")
+        pages_differing = same_pages(args.baseline.resolve(), Path(scratch))
+    return 1 if failed or pages_differing else 0
 
 
 if __name__ == "__main__":

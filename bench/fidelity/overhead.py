@@ -9,7 +9,7 @@ effrec. Writes ``overhead.csv`` (pairs, their geometric mean, the extra runs aga
 runs without effrec) and ``recorder_cost.csv`` (sampler CPU and trace size of each recorded run)
 into RESULTS_DIR and prints them as Markdown; with ``--docs``, replaces the part of that file
 between ``<!-- NAME:begin -->`` and ``<!-- NAME:end -->`` (NAME from ``--marker``, default
-``overhead``) with them. Two optional parts of RESULTS_DIR add rows: ``aa/plainA.json`` and
+``events-overhead``) with them. Two optional parts of RESULTS_DIR add rows: ``aa/plainA.json`` and
 ``aa/plainB.json``, two runs without effrec back to back (how far two identical runs differ), and
 ``latency/``, Trainer runs timed with CUDA events under effrec (``latency.csv``, as in analyse.py).
 """
@@ -99,7 +99,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("results", type=Path)
     parser.add_argument("--docs", type=Path)
-    parser.add_argument("--marker", default="overhead")
+    parser.add_argument("--marker", default="events-overhead")
     args = parser.parse_args()
     tables = {"overhead": overhead_rows(args.results), "recorder_cost": recorder_cost_rows(args.results)}
     if (args.results / "latency").is_dir():

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from helpers.runs import ROOT
+from helpers.synthetic_runs import HOSTILE, square_wave_run
 
 SAMPLE_TRACES = sorted((ROOT / "sample_traces").glob("h100-*/trace"))
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")
@@ -116,8 +117,6 @@ def test_the_comparison_page_draws(chromium, screenshots, tmp_path):
 
 
 def test_a_hostile_run_name_runs_no_script(chromium, tmp_path):
-    from tests.test_report import HOSTILE, square_wave_run
-
     run_dir = square_wave_run(tmp_path / "run", gpus=1, seconds=20.0, name=HOSTILE)
     page = tmp_path / "hostile.html"
     effanalyze(str(run_dir), "-q", "--report", str(page))
