@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
+
 from efftrace.analyzer.compute.metrics import analyze
 from efftrace.analyzer.compute.settings import AnalysisSettings, PowerSource
 from efftrace.analyzer.read.loader import Trace, open_run

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+
 from efftrace.analyzer.errors import TraceError
 
 EXIT_BAD_INPUT = 2

@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 from checkouts import python_path
+
 from efftrace.recorder.format import schema
 from efftrace.recorder.writer import IPC_OPTIONS
 

@@ -32,6 +32,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
 from analyzer_speed import make_trace  # noqa: E402
+
 from efftrace.recorder.format import schema  # noqa: E402
 
 CODECS = ("zstd", "lz4")

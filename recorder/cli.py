@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+
 from efftrace.recorder import meta
 from efftrace.recorder.config import (
     ENERGY_INTERVAL_S,

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+
 from efftrace.recorder.format.columns import to_arrow
 from efftrace.recorder.log import warn
 

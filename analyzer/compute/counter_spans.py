@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
 from efftrace.analyzer.read.loader import Trace
 from efftrace.recorder.format.columns import to_numpy, values_and_validity
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+
 from efftrace.analyzer.compute.catalog import CATALOG, WINDOW_FIGURES, where
 from efftrace.analyzer.compute.settings import AnalysisSettings, WindowGroups
 from efftrace.analyzer.compute.signals import SIGNAL_BY_NAME, GpuKey

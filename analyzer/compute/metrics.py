@@ -12,6 +12,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
+
 from efftrace.analyzer.compute.catalog import combined
 from efftrace.analyzer.compute.combine import Combine, combine_gpus
 from efftrace.analyzer.compute.counter_spans import CounterWindows, counter_reading_times, counter_windows

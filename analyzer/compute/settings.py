@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
+
 from efftrace.analyzer.compute.steps import Generations, LogWindows, Steps
 from efftrace.recorder.format.units import DEFAULT_LOG_INTERVAL, ENV_LOG_INTERVAL, NS_PER_S
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
+
 from efftrace.analyzer.compute.counter_spans import CounterWindows
 from efftrace.analyzer.compute.integrate import Interpolation, RunningIntegral, Scratch, TimeGrid, window_edges
 from efftrace.analyzer.read.loader import Trace, grouped_batches

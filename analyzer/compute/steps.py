@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+
 from efftrace.recorder.format.columns import from_numpy, to_arrow, to_numpy
 
 NS = 1e9

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
+
 from efftrace.analyzer.read.loader import Trace, joined_batches
 from efftrace.recorder.format.columns import to_numpy
 from efftrace.recorder.format.units import GIB

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+
 from efftrace.analyzer.compute.timeline import GPU_SIGNALS, DisplaySignal, Series, Timeline
 from efftrace.analyzer.present.html_page import rounded
 from efftrace.analyzer.result import RunMetrics

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
 from efftrace.analyzer.compute.catalog import COMPARED
 from efftrace.analyzer.compute.combine import combine_gpus
 from efftrace.analyzer.compute.timeline import BUFFER_SIGNAL, Timeline, build_timeline

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+
 from efftrace.analyzer.errors import TraceError
 from efftrace.analyzer.result import Figure, RunMetrics
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from efftrace.analyzer.compute.catalog import CARDS
 from efftrace.analyzer.compute.timeline import BUFFER_SIGNAL, Timeline, build_timeline
 from efftrace.analyzer.present.charts import latency_series, max_buckets_for, series_payload

@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+
 from efftrace.analyzer.compute.catalog import IT_TAG, where
 from efftrace.analyzer.errors import TraceError
 from efftrace.analyzer.result import RunMetrics

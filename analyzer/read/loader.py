@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+
 from efftrace.analyzer.errors import TraceError
 from efftrace.analyzer.read.manifest import check_manifest
 from efftrace.recorder.format import schema

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow.compute as pc
+
 from efftrace.analyzer.compute.integrate import window_integrals
 from efftrace.analyzer.compute.metrics import analyze
 from efftrace.analyzer.compute.settings import AnalysisSettings

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import torch
+
 from efftrace.recorder import Recorder
 
 BURSTS_S = (0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 3.0)

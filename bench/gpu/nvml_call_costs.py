@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import pynvml
+
 from efftrace.recorder.format import schema
 from efftrace.recorder.sampling.sampler import GpuSampler
 from efftrace.recorder.writer import StreamWriter

@@ -22,8 +22,9 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-import efftrace.recorder.sampling.sampler
 import pynvml
+
+import efftrace.recorder.sampling.sampler
 from efftrace.recorder.format import schema
 from efftrace.recorder.sampling.sampler import GpuSampler
 from efftrace.recorder.writer import StreamWriter

@@ -25,13 +25,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from transformers import TrainerCallback
+
 from efftrace.recorder.config import cuda_sync_enabled
 from efftrace.recorder.in_training import torch_probe
 from efftrace.recorder.in_training.events import EventLog, process_event_log
 from efftrace.recorder.in_training.gpu_clock import GpuClock, GpuMark
 from efftrace.recorder.in_training.model_info import library_versions, parameter_counts
 from efftrace.recorder.log import warn
-from transformers import TrainerCallback
 
 
 def _guarded(hook: Callable[..., Any]) -> Callable[..., Any]:

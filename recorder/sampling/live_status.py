@@ -18,6 +18,7 @@ from typing import TextIO
 
 import pyarrow as pa
 import pyarrow.compute as pc
+
 from efftrace.recorder.format import schema
 from efftrace.recorder.log import warn
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+
 from efftrace.analyzer.cli import main
 from helpers.runs import DATA
 

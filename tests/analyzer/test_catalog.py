@@ -5,6 +5,7 @@ from __future__ import annotations
 import string
 
 import pytest
+
 from efftrace.analyzer.compute.catalog import (
     CARDS,
     CATALOG,

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+
 from efftrace.recorder.format import schema
 from helpers.runs import ROOT
 from helpers.trace_builder import TraceBuilder

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pyarrow as pa
+
 from helpers.runs import ROOT
 
 RESULTS = ROOT / "bench" / "fidelity" / "results" / "2026-11-23"

@@ -16,10 +16,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from efftrace.analyzer.cli import main
-from helpers.runs import DATA
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from efftrace.analyzer.cli import main
+from helpers.runs import DATA
 
 sys.path.insert(0, str(DATA))
 from make_bad_traces import valid_run  # the corpus generator's base run

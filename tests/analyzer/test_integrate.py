@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from efftrace.analyzer.compute.integrate import RunningIntegral, window_edges, window_integrals
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from efftrace.analyzer.compute.integrate import RunningIntegral, window_edges, window_integrals
 
 times_strategy = st.lists(st.floats(0, 100, allow_nan=False), min_size=2, max_size=60, unique=True).map(
     lambda values: np.sort(np.array(values))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
+
 from efftrace.analyzer.compute.steps import log_windows, train_steps
 from efftrace.recorder.format import schema
 

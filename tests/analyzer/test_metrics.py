@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from efftrace.analyzer.compute.metrics import analyze
 from efftrace.analyzer.compute.settings import AnalysisSettings
 from efftrace.analyzer.read.loader import open_run

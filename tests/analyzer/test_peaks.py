@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from efftrace.analyzer.compute.peaks import flops_per_token, peak_bf16_tflops
 
 

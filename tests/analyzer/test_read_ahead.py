@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 
 import pytest
+
 from efftrace.analyzer.read.read_ahead import read_ahead
 
 

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+
 from efftrace.analyzer.compute.timeline import build_timeline
 from efftrace.analyzer.present import report
 from efftrace.analyzer.read.loader import open_run

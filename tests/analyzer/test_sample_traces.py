@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow.compute as pc
 import pytest
+
 from efftrace.analyzer.compute.metrics import analyze
 from efftrace.analyzer.read.loader import open_run
 from efftrace.recorder.format import schema

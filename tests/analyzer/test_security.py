@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+
 from efftrace.analyzer.cli import main
 from efftrace.recorder.format import schema
 from helpers.runs import ROOT

@@ -11,6 +11,7 @@ from concurrent.futures import Future
 
 import numpy as np
 import pytest
+
 from efftrace.analyzer.compute import signals
 from efftrace.analyzer.compute.counter_spans import CounterWindows
 from efftrace.analyzer.compute.integrate import window_integrals

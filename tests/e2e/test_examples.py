@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from helpers.runs import ROOT
 
 WRAPPER = ROOT / "examples" / "train_with_efficientllm.sh"

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+
 from efftrace.analyzer.cli import main
 from efftrace.analyzer.read.loader import open_run
 from efftrace.recorder.config import FLUSH_INTERVAL_S

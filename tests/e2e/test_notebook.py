@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from helpers.runs import ROOT
 
 NOTEBOOK = ROOT / "notebooks" / "explore.ipynb"

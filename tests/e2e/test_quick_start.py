@@ -8,6 +8,7 @@ import shutil
 import subprocess
 
 import pytest
+
 from helpers.runs import ROOT
 
 SEED_METRICS = {

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from efftrace.recorder.in_training.hf_instrument import count_new_tokens
 from helpers.runs import SCRIPTS, load_meta, only_run_dir, read_stream, run_effrec
 

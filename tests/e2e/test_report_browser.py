@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from helpers.runs import ROOT
 from helpers.synthetic_runs import HOSTILE, square_wave_run
 

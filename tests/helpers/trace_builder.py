@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+
 from efftrace.recorder.format import schema
 
 T0_NS = 1_800_000_000 * 1_000_000_000  # a round epoch time; every synthetic time is T0 + seconds

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from helpers.layout import PUBLIC_API, stage_installed_layout
 from helpers.runs import ROOT
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 import pytest
+
 from efftrace.recorder.format.columns import from_numpy, repeated_string, to_arrow, to_numpy, values_and_validity
 
 

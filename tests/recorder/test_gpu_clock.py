@@ -11,6 +11,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import pytest
+
 from efftrace.recorder.in_training import gpu_clock, hf_callback, torch_probe
 
 SYNC_LATENCY_NS = 7_000  # a wait returns this long after the GPU reached the event

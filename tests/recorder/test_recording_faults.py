@@ -14,9 +14,10 @@ import threading
 import time
 from pathlib import Path
 
-import efftrace.recorder.sampling.host
 import pytest
 from click.testing import CliRunner
+
+import efftrace.recorder.sampling.host
 from efftrace.analyzer.cli import main as effanalyze
 from efftrace.analyzer.compute.metrics import analyze
 from efftrace.analyzer.read.loader import open_run

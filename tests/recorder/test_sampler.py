@@ -7,6 +7,7 @@ import socket
 import time
 
 import pytest
+
 from efftrace.recorder.config import ENERGY_INTERVAL_S, GPM_INTERVAL_S, TEMPERATURE_INTERVAL_S, polls_per
 from efftrace.recorder.format import schema
 from efftrace.recorder.sampling.gpus import visible_indices

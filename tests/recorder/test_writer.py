@@ -12,6 +12,7 @@ import time
 
 import pyarrow as pa
 import pytest
+
 from efftrace.recorder.format import schema
 from efftrace.recorder.writer import StreamWriter
 from helpers.runs import read_stream

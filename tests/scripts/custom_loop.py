@@ -3,6 +3,7 @@
 import sys
 
 import torch
+
 from efftrace.recorder import Recorder
 
 model = torch.nn.Linear(8, 8)
