@@ -18,6 +18,8 @@ from typing import Any
 import click
 
 from efftrace.analyzer.errors import TraceError
+from efftrace.recorder import __version__
+from efftrace.recorder.format.ranges import LOG_INTERVAL, MAX_GAP_S, PEAK_TFLOPS, Accepted
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERNAL = 3
@@ -38,6 +40,8 @@ def _one_line_errors(command: Callable[..., None]) -> Callable[..., None]:
             command(*args, **kwargs)
         except TraceError as error:
             _fail(str(error), EXIT_BAD_INPUT)
+        except click.ClickException:
+            raise  # a usage error: one line, from the group
         except Exception as error:
             if os.environ.get("EFFTRACE_DEBUG"):
                 raise
@@ -51,19 +55,56 @@ def _one_line_errors(command: Callable[..., None]) -> Callable[..., None]:
 
 
 class _AnalyzeByDefault(click.Group):
-    """``effanalyze RUN_DIR ...`` stays the short form: anything that is not a subcommand is a run."""
+    """``effanalyze RUN_DIR ...`` stays the short form: anything that is not a subcommand is a run,
+    options first (``effanalyze --tensorboard RUN_DIR``) included. A usage error is one line."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        if args and args[0] not in self.commands and args[0] not in ("-h", "--help"):
+        if args and args[0] not in self.commands and args[0] not in ("-h", "--help", "--version"):
             args = ["analyze", *args]
         return super().parse_args(ctx, args)
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        standalone = kwargs.pop("standalone_mode", True)
+        try:
+            returned = super().main(*args, standalone_mode=False, **kwargs)
+        except click.exceptions.Exit as done:
+            returned = done.exit_code
+        except click.UsageError as error:
+            _fail(error.format_message(), EXIT_BAD_INPUT)
+        except click.Abort:
+            _fail("interrupted", 130)
+        if standalone:
+            sys.exit(returned if isinstance(returned, int) else 0)
+        return returned
+
+
+class _RunCommand(click.Command):
+    """The analysis of one run, shown as users type it: ``effanalyze RUN_DIR [OPTIONS]``."""
+
+    def format_usage(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        formatter.write_usage("effanalyze", "RUN_DIR [OPTIONS]")
+
+
+class _Checked(click.ParamType):
+    """An option checked against its :mod:`~efftrace.recorder.format.ranges` entry, refused in the words
+    the Python API and the environment variables use."""
+
+    def __init__(self, accepted: Accepted, option: str) -> None:
+        self.accepted, self.option = accepted, option
+        self.name = accepted.kind.__name__
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        try:
+            return self.accepted.check(self.option, value)
+        except ValueError as error:
+            raise click.UsageError(str(error), ctx) from None
 
 
 _log_interval_option = click.option(
     "--log-interval",
-    type=click.IntRange(min=1),
+    type=_Checked(LOG_INTERVAL, "--log-interval"),
     default=None,
-    help="Steps per log window (default: EFFICIENTLLM_LOG_INTERVAL, else 10).",
+    help="Steps per log window, 1 to 10^9 (default: EFFICIENTLLM_LOG_INTERVAL, else 10).",
 )
 _quiet_option = click.option(
     "-q", "--quiet", is_flag=True, help="Print nothing but errors (outputs are still written)."
@@ -88,17 +129,21 @@ def _progress(quiet: bool, *traces: Any) -> Iterator[None]:
 
 
 @click.group(cls=_AnalyzeByDefault, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="effanalyze", message="%(prog)s %(version)s")
 def main() -> None:
     """Compute efficiency metrics from runs recorded by effrec.
 
+    Every output option takes a file path, or - for standard output (then the console block is
+    left out); a link is followed, and only regular files are ever replaced.
+
     \b
-    effanalyze RUN_DIR [OPTIONS]           one run (see: effanalyze analyze --help)
+    effanalyze RUN_DIR [OPTIONS]           one run (see: effanalyze RUN_DIR --help)
     effanalyze compare RUN_A RUN_B [...]   several runs side by side
     """
 
 
-@main.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.argument("run_dir", type=click.Path(path_type=Path))
+@main.command(cls=_RunCommand, context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("run_dir", type=click.Path(path_type=Path), required=False)
 @click.option(
     "--tensorboard",
     "tensorboard_dir",
@@ -110,20 +155,18 @@ def main() -> None:
     "(found from meta.json), else RUN_DIR/tensorboard. Re-running replaces the points.",
 )
 @_log_interval_option
-@click.option("--json", "json_path", type=click.Path(path_type=Path), help="Write the summary as JSON.")
-@click.option(
-    "--csv", "csv_path", type=click.Path(path_type=Path), help="Write the summary as CSV (one row per figure)."
-)
+@click.option("--json", "json_path", metavar="PATH", help="Write the summary as JSON.")
+@click.option("--csv", "csv_path", metavar="PATH", help="Write the summary as CSV (one row per figure).")
 @click.option(
     "--windows",
     "windows_path",
-    type=click.Path(path_type=Path),
+    metavar="PATH",
     help="Write per-log-window metrics to .parquet/.csv.",
 )
 @click.option(
     "--report",
     "report_path",
-    type=click.Path(path_type=Path),
+    metavar="PATH",
     help="Write a self-contained HTML report: figures, zoomable timelines, latency, energy check, metadata.",
 )
 @click.option(
@@ -133,22 +176,22 @@ def main() -> None:
     show_default=True,
     help="Power series for AEC and energy; auto takes the driver buffer, else instant, else averaged power.",
 )
-@click.option("--peak-tflops", type=click.FloatRange(min=0, min_open=True), help="Peak dense TFLOP/s per GPU for MFU.")
+@click.option("--peak-tflops", type=_Checked(PEAK_TFLOPS, "--peak-tflops"), help="Peak dense TFLOP/s per GPU for MFU.")
 @click.option(
     "--max-gap",
-    type=click.FloatRange(min=0, min_open=True),
+    type=_Checked(MAX_GAP_S, "--max-gap"),
     help="Seconds between samples beyond which a gap is not bridged (default: 5 poll intervals, at least 1 s).",
 )
 @_quiet_option
 @_one_line_errors
 def analyze(
-    run_dir: Path,
+    run_dir: Path | None,
     tensorboard_dir: str | None,
     log_interval: int | None,
-    json_path: Path | None,
-    csv_path: Path | None,
-    windows_path: Path | None,
-    report_path: Path | None,
+    json_path: str | None,
+    csv_path: str | None,
+    windows_path: str | None,
+    report_path: str | None,
     power_source: str,
     peak_tflops: float | None,
     max_gap: float | None,
@@ -157,37 +200,36 @@ def analyze(
     """Compute the EfficientLLM metrics of RUN_DIR, a run directory written by effrec."""
     # Imported here, not at the top, so that `effanalyze --help` answers without loading numpy.
     from efftrace.analyzer.compute.metrics import analyze as compute
-    from efftrace.analyzer.compute.settings import AnalysisSettings
-    from efftrace.analyzer.present import console, files, report, tensorboard_events
+    from efftrace.analyzer.present import console, files, outputs, report, tensorboard_events
     from efftrace.analyzer.read.loader import open_run
 
-    trace = open_run(run_dir)
-    settings = AnalysisSettings.from_env(
+    run_dir, tensorboard_dir = _run_and_tensorboard(run_dir, tensorboard_dir)
+    settings = _settings(
         log_interval=log_interval, power_source=power_source, peak_tflops=peak_tflops, max_gap_s=max_gap
     )
+    if windows_path is not None:
+        files.windows_format(windows_path)
+    asked = _outputs(("--json", json_path), ("--csv", csv_path), ("--windows", windows_path), ("--report", report_path))
+    log_dir = outputs.check_log_dir(tensorboard_dir) if tensorboard_dir not in (None, _AUTO) else None
+    quiet = quiet or any(output.to_stdout for output in asked.values())  # standard output is that file's
+    trace = open_run(run_dir)
     with _progress(quiet, trace):
         result = compute(trace, settings)
     if not quiet:
         click.echo(console.render(result))
     written = []
-    if json_path is not None:
-        files.write_json(result, json_path)
-        written.append(json_path)
-    if csv_path is not None:
-        files.write_csv(result, csv_path)
-        written.append(csv_path)
-    if windows_path is not None:
-        files.write_windows(result, windows_path)
-        written.append(windows_path)
-    if report_path is not None:
+    if "--json" in asked:
+        written.append(files.write_json(result, asked["--json"]))
+    if "--csv" in asked:
+        written.append(files.write_csv(result, asked["--csv"]))
+    if "--windows" in asked:
+        written.append(files.write_windows(result, asked["--windows"]))
+    if "--report" in asked:
         with _progress(quiet, trace):
-            written.append(report.write_report(trace, result, report_path))
+            written.append(report.write_report(trace, result, asked["--report"]))
     if tensorboard_dir is not None:
-        if tensorboard_dir != _AUTO:
-            target = Path(tensorboard_dir)
-        else:
-            target = tensorboard_events.trainer_log_dir(result, trace.meta) or run_dir / "tensorboard"
-        written.append(tensorboard_events.write_tensorboard(result, target))
+        target = log_dir or tensorboard_events.trainer_log_dir(result, trace.meta) or run_dir / "tensorboard"
+        written.append(str(tensorboard_events.write_tensorboard(result, target)))
     if not quiet:
         for path in written:
             click.echo(f"wrote {path}")
@@ -195,12 +237,14 @@ def analyze(
 
 @main.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("run_dirs", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--markdown", "markdown_path", type=click.Path(path_type=Path), help="Write the table as Markdown.")
-@click.option("--csv", "csv_path", type=click.Path(path_type=Path), help="Write the table as CSV.")
+@click.option(
+    "--markdown", "markdown_path", metavar="PATH", help="Write the table as Markdown (- for standard output)."
+)
+@click.option("--csv", "csv_path", metavar="PATH", help="Write the table as CSV.")
 @click.option(
     "--html",
     "html_path",
-    type=click.Path(path_type=Path),
+    metavar="PATH",
     help="Write a comparison page: the table and the runs' timelines aligned at their first train step.",
 )
 @_log_interval_option
@@ -208,20 +252,21 @@ def analyze(
 @_one_line_errors
 def compare(
     run_dirs: tuple[Path, ...],
-    markdown_path: Path | None,
-    csv_path: Path | None,
-    html_path: Path | None,
+    markdown_path: str | None,
+    csv_path: str | None,
+    html_path: str | None,
     log_interval: int | None,
     quiet: bool,
 ) -> None:
     """Put RUN_DIRS side by side: what each run was, and its figures (the EfficientLLM paper's table)."""
     from efftrace.analyzer.compute.metrics import analyze as compute
-    from efftrace.analyzer.compute.settings import AnalysisSettings
     from efftrace.analyzer.present import compare as comparison
-    from efftrace.analyzer.present import files
+    from efftrace.analyzer.present import outputs
     from efftrace.analyzer.read.loader import open_run
 
-    settings = AnalysisSettings.from_env(log_interval=log_interval)
+    settings = _settings(log_interval=log_interval)
+    asked = _outputs(("--markdown", markdown_path), ("--csv", csv_path), ("--html", html_path))
+    quiet = quiet or any(output.to_stdout for output in asked.values())
     runs = []
     for run_dir in run_dirs:
         trace = open_run(run_dir)
@@ -230,17 +275,46 @@ def compare(
     if not quiet:
         click.echo(comparison.console_table(runs))
     written = []
-    if markdown_path is not None:
-        written.append(files.write_text(markdown_path, comparison.markdown_table(runs) + "\n"))
-    if csv_path is not None:
-        written.append(files.write_text(csv_path, comparison.csv_text(runs)))
-    if html_path is not None:
+    if "--markdown" in asked:
+        written.append(outputs.write(asked["--markdown"], comparison.markdown_table(runs) + "\n"))
+    if "--csv" in asked:
+        written.append(outputs.write(asked["--csv"], comparison.csv_text(runs)))
+    if "--html" in asked:
         with _progress(quiet, *(run.trace for run in runs)):
-            written.append(files.write_text(html_path, comparison.comparison_html(runs)))
+            written.append(outputs.write(asked["--html"], comparison.comparison_html(runs)))
     if not quiet:
         for path in written:
             click.echo(f"wrote {path}")
 
 
+def _outputs(*asked: tuple[str, str | None]) -> dict[str, Any]:
+    """Each output option given, checked before any analysis (see :mod:`efftrace.analyzer.present.outputs`)."""
+    from efftrace.analyzer.present import outputs
+
+    checked = {option: outputs.check_output(option, path) for option, path in asked if path is not None}
+    outputs.check_all(list(checked.values()))
+    return checked
+
+
+def _settings(**options: Any) -> Any:
+    """The analysis settings; a bad ``EFFICIENTLLM_LOG_INTERVAL`` is bad input, refused before any reading."""
+    from efftrace.analyzer.compute.settings import AnalysisSettings
+
+    try:
+        return AnalysisSettings.from_env(**options)
+    except ValueError as error:
+        raise click.UsageError(str(error)) from None
+
+
+def _run_and_tensorboard(run_dir: Path | None, tensorboard_dir: str | None) -> tuple[Path, str | None]:
+    """``effanalyze --tensorboard RUN_DIR`` means the run, backfilled where the trainer logged: the
+    option's optional value took the run directory, so it is handed back."""
+    if run_dir is not None:
+        return run_dir, tensorboard_dir
+    if tensorboard_dir not in (None, _AUTO) and (Path(tensorboard_dir) / "meta.json").is_file():
+        return Path(tensorboard_dir), _AUTO
+    raise click.UsageError("give the run directory: effanalyze RUN_DIR [--tensorboard [DIR]] [OPTIONS]")
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -19,7 +19,7 @@ from typing import Any
 
 import click
 
-from efftrace.recorder import meta
+from efftrace.recorder import __version__, meta
 from efftrace.recorder.config import (
     ENERGY_INTERVAL_S,
     ENV_CUDA_SYNC,
@@ -31,6 +31,7 @@ from efftrace.recorder.config import (
     polls_per,
 )
 from efftrace.recorder.format import schema
+from efftrace.recorder.format.ranges import POLL_INTERVAL_S, Accepted
 from efftrace.recorder.run_dir import create_run_dir, default_name
 from efftrace.recorder.sampling.host import HostSampling
 
@@ -43,11 +44,26 @@ class UsageProblem(Exception):
     """Something about the invocation; reported as one line with exit code 2."""
 
 
+class _Checked(click.ParamType):
+    """An option's value checked against its :mod:`~efftrace.recorder.format.ranges` entry, refused in
+    the words the environment variables and the Python API use."""
+
+    def __init__(self, accepted: Accepted, option: str) -> None:
+        self.accepted, self.option = accepted, option
+        self.name = accepted.kind.__name__
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        try:
+            return self.accepted.check(self.option, value)
+        except ValueError as error:
+            raise click.UsageError(str(error), ctx) from None
+
+
 class _CommandAfterSeparator(click.Command):
     """Requires the ``--`` that separates effrec's options from the command it runs."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        if "--" not in args and not any(arg in ("-h", "--help") for arg in args):
+        if "--" not in args and not any(arg in ("-h", "--help", "--version") for arg in args):
             raise click.UsageError("put the command to record after '--', as in: effrec -- python train.py")
         return super().parse_args(ctx, args)
 
@@ -107,8 +123,8 @@ def _say(message: str) -> None:
 @click.option("--name", help="Name of the run directory [default: the config file's stem or the program].")
 @click.option(
     "--interval",
-    type=click.FloatRange(min=0.001),
-    help="Seconds between NVML polls [default: EFFICIENTLLM_COLLECTION_INTERVAL or 0.1].",
+    type=_Checked(POLL_INTERVAL_S, "--interval"),
+    help="Seconds between NVML polls, 0.001 to 3600 [default: EFFICIENTLLM_COLLECTION_INTERVAL or 0.1].",
 )
 @click.option(
     "--no-sync",
@@ -120,6 +136,7 @@ def _say(message: str) -> None:
     is_flag=True,
     help="Print a live line on stderr every 2 s: elapsed time, last finished step, power drawn now.",
 )
+@click.version_option(__version__, "--version", prog_name="effrec", message="%(prog)s %(version)s")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def effrec(
     out: str, name: str | None, interval: float | None, no_sync: bool, status: bool, command: tuple[str, ...]
@@ -128,10 +145,13 @@ def effrec(
 
     \b
     Examples:
-      effrec -- llamafactory-cli train examples/llama3_1_lora_sft_efficientllm.yaml
+      effrec -- llamafactory-cli train examples/train_lora/llama3_1_lora_sft_efficientllm.yaml
       effrec --interval 0.05 --name bs16 -- torchrun --nproc_per_node 8 train.py
     """
-    settings = RecorderSettings.from_env()
+    try:  # every setting checked before anything is created or started
+        settings = RecorderSettings.from_env(strict=True)
+    except ValueError as error:
+        raise UsageProblem(str(error)) from None
     argv = list(command)
     program = _resolve_program(argv[0])
     if not settings.enabled:
@@ -222,9 +242,20 @@ def record(
     else:
         status = "complete" if returncode == 0 else "failed"
     _save_manifest(lambda: meta.finalise(run_dir, manifest, status, returncode, sampler_stats))
-    _say(f"run {status} (exit code {returncode}); trace in {run_dir}")
-    _say(f"next: effanalyze {run_dir} --tensorboard")
-    return 128 - returncode if returncode < 0 else returncode
+    exit_code = 128 - returncode if returncode < 0 else returncode  # a signal's number, as a shell reports it
+    _say(f"run {status} (exit code {exit_code}); trace in {run_dir}")
+    if _recorded_anything(run_dir):
+        _say(f"next: effanalyze {run_dir} --tensorboard")
+    else:
+        _say("nothing was recorded (no GPU samples, no train steps or generate calls)")
+    return exit_code
+
+
+def _recorded_anything(run_dir: Path) -> bool:
+    """Whether the run has a stream with rows in it: GPU samples, or any rank's events."""
+    header_bytes = 1024  # an Arrow stream holding only its schema is smaller than this
+    streams = (path for path in run_dir.glob(f"*{schema.ARROW_SUFFIX}") if path.is_file())
+    return any(path.stat().st_size > header_bytes for path in streams)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -10,6 +10,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from efftrace.recorder.format.ranges import HISTORY_SIZE, LOG_INTERVAL, POLL_INTERVAL_S, Accepted, parse_switch
 from efftrace.recorder.format.units import DEFAULT_LOG_INTERVAL, ENV_LOG_INTERVAL
 from efftrace.recorder.log import warn
 
@@ -46,20 +47,30 @@ def polls_per(seconds: float, interval_s: float) -> int:
     return max(1, round(seconds / interval_s))
 
 
-_FALSE = {"0", "false", "no", "off"}
-
-
-def _positive(env: Mapping[str, str], name: str, default: float, kind: type) -> float:
+def _setting(env: Mapping[str, str], name: str, accepted: Accepted, default: float, strict: bool) -> float:
+    """The variable's value, checked; unset or empty: ``default``. A bad value raises (``strict``,
+    effrec before it starts anything) or is warned about and replaced by ``default`` (inside a
+    training process, which must never fail because of the recorder)."""
     raw = env.get(name)
     if raw is None or raw.strip() == "":
         return default
     try:
-        value = kind(raw)
-    except ValueError:
-        warn(f"{name}={raw!r} is not a number; using {default}")
+        return accepted.check(name, raw)
+    except ValueError as error:
+        if strict:
+            raise
+        warn(f"{error}; using {default}")
         return default
-    if value <= 0:
-        warn(f"{name}={raw!r} must be positive; using {default}")
+
+
+def _switch(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    value = parse_switch(raw)
+    if value is None:
+        spellings = "1/0, true/false, yes/no, on/off"
+        warn(f"{name}={raw!r} is neither true nor false ({spellings}); taken as {str(default).lower()}")
         return default
     return value
 
@@ -74,16 +85,17 @@ class RecorderSettings:
     log_interval: int
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> RecorderSettings:
+    def from_env(cls, env: Mapping[str, str] | None = None, strict: bool = False) -> RecorderSettings:
+        """The seed's variables; ``strict`` raises ValueError on a bad one instead of warning."""
         env = os.environ if env is None else env
         return cls(
-            enabled=env.get(ENV_ENABLED, "true").strip().lower() not in _FALSE,
-            interval_s=_positive(env, ENV_INTERVAL, DEFAULT_INTERVAL_S, float),
-            history_size=int(_positive(env, ENV_HISTORY_SIZE, DEFAULT_HISTORY_SIZE, int)),
-            log_interval=int(_positive(env, ENV_LOG_INTERVAL, DEFAULT_LOG_INTERVAL, int)),
+            enabled=_switch(env, ENV_ENABLED, True),
+            interval_s=float(_setting(env, ENV_INTERVAL, POLL_INTERVAL_S, DEFAULT_INTERVAL_S, strict)),
+            history_size=int(_setting(env, ENV_HISTORY_SIZE, HISTORY_SIZE, DEFAULT_HISTORY_SIZE, strict)),
+            log_interval=int(_setting(env, ENV_LOG_INTERVAL, LOG_INTERVAL, DEFAULT_LOG_INTERVAL, strict)),
         )
 
 
 def cuda_sync_enabled(env: Mapping[str, str] | None = None) -> bool:
     env = os.environ if env is None else env
-    return env.get(ENV_CUDA_SYNC, "1").strip().lower() not in _FALSE
+    return parse_switch(env.get(ENV_CUDA_SYNC, "1")) is not False

@@ -19,15 +19,16 @@ from pathlib import Path
 from typing import Any
 
 from efftrace.recorder import __version__
-from efftrace.recorder.format import schema
+from efftrace.recorder.format import json_values, schema
 
 MAX_CONFIG_BYTES = 1 << 20
 _CONFIG_SUFFIXES = (".yaml", ".yml", ".json")
 
 
 def write_json_atomically(path: Path, document: dict[str, Any]) -> None:
+    """Replace ``path`` whole with ``document`` as standard JSON (no ``NaN``, no ``Infinity``)."""
     temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(json.dumps(document, indent=1, default=str) + "\n")
+    temporary.write_text(json_values.dumps(document) + "\n")
     os.replace(temporary, path)
 
 

@@ -13,27 +13,47 @@ from typing import Any, Literal
 import numpy as np
 
 from efftrace.analyzer.compute.steps import Generations, LogWindows, Steps
+from efftrace.recorder.format.ranges import LOG_INTERVAL, MAX_GAP_S, PEAK_TFLOPS
 from efftrace.recorder.format.units import DEFAULT_LOG_INTERVAL, ENV_LOG_INTERVAL, NS_PER_S
 
 PowerSource = Literal["auto", "buffer", "instant", "average"]
 
 
+POWER_SOURCES: tuple[PowerSource, ...] = ("auto", "buffer", "instant", "average")
+
+
 @dataclass(frozen=True)
 class AnalysisSettings:
-    """What the figures depend on besides the trace; every field has a CLI option."""
+    """What the figures depend on besides the trace; every field has a CLI option.
+
+    Each value is checked when the settings are made: a bad one raises ValueError naming the
+    field, the value and what it accepts (the CLI refuses its options in the same words).
+    """
 
     log_interval: int = DEFAULT_LOG_INTERVAL
     power_source: PowerSource = "auto"
     peak_tflops: float | None = None  # per GPU; None: from the table by NVML name
     max_gap_s: float | None = None  # None: 5 poll intervals, at least 1 s
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "log_interval", int(LOG_INTERVAL.check("log_interval", self.log_interval)))
+        if self.power_source not in POWER_SOURCES:
+            raise ValueError(
+                f"power_source={self.power_source!r} is not accepted: give one of {', '.join(POWER_SOURCES)}"
+            )
+        for name, accepted in (("peak_tflops", PEAK_TFLOPS), ("max_gap_s", MAX_GAP_S)):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, float(accepted.check(name, value)))
+
     @classmethod
     def from_env(cls, **overrides: Any) -> AnalysisSettings:
-        """Defaults as the seed's users set them: ``EFFICIENTLLM_LOG_INTERVAL`` or 10."""
+        """Defaults as the seed's users set them: ``EFFICIENTLLM_LOG_INTERVAL`` or 10 (a bad value
+        of the variable raises ValueError naming it, unless ``log_interval`` is given)."""
+        values = {key: value for key, value in overrides.items() if value is not None}
         text = os.environ.get(ENV_LOG_INTERVAL, "").strip()
-        interval = int(text) if text.isdigit() and int(text) > 0 else DEFAULT_LOG_INTERVAL
-        values = {"log_interval": interval}
-        values.update({key: value for key, value in overrides.items() if value is not None})
+        if "log_interval" not in values and text:
+            values["log_interval"] = int(LOG_INTERVAL.check(ENV_LOG_INTERVAL, text))
         return cls(**values)
 
 

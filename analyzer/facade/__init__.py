@@ -22,7 +22,8 @@ if TYPE_CHECKING:
     from efftrace.analyzer.api import Run, load_run
     from efftrace.analyzer.errors import TraceError
 
-__version__ = "0.1.0"
+from efftrace.recorder import __version__  # defined once, with the recorder (meta.json records it)
+
 __all__ = ["Run", "TraceError", "__version__", "load_run"]
 
 

@@ -1,42 +1,23 @@
 """Summary files: ``--json``, ``--csv`` and ``--windows``, written whole or not at all.
 
-Every file is written to a temporary name beside its target and renamed, so a failed write
-never leaves half a summary where a previous good one was.
+Where and how they are written (standard output, links, FIFOs, temporary file and rename) is
+:mod:`.outputs`' job; this module makes their contents.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import json
 import math
-import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
 from efftrace.analyzer.errors import TraceError
+from efftrace.analyzer.present.outputs import STDOUT, Output, write
 from efftrace.analyzer.result import Figure, RunMetrics
-
-
-def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Write through a temporary file beside ``path``: a reader never sees half an output."""
-    temporary = path.with_name(f".{path.name}.tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write(temporary)
-        os.replace(temporary, path)
-    except OSError as error:
-        temporary.unlink(missing_ok=True)
-        raise TraceError(path, f"cannot write ({error.strerror or error})") from None
-
-
-def write_text(path: Path, text: str) -> Path:
-    """Write ``text`` as UTF-8 through :func:`atomic_write`; returns ``path``."""
-    atomic_write(path, lambda target: target.write_text(text, encoding="utf-8"))
-    return path
+from efftrace.recorder.format import json_values
 
 
 def _finite(value: Any) -> Any:
@@ -75,12 +56,12 @@ def summary_document(result: RunMetrics) -> dict[str, Any]:
     }
 
 
-def write_json(result: RunMetrics, path: Path) -> None:
-    text = json.dumps(summary_document(result), indent=1, default=str) + "\n"
-    write_text(path, text)
+def write_json(result: RunMetrics, output: Output) -> str:
+    text = json_values.dumps(summary_document(result)) + "\n"
+    return write(output, text)
 
 
-def write_csv(result: RunMetrics, path: Path) -> None:
+def write_csv(result: RunMetrics, output: Output) -> str:
     """One row per (window, figure): easy to load, filter and compare across runs."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
@@ -100,20 +81,30 @@ def write_csv(result: RunMetrics, path: Path) -> None:
                     "" if coverage is None else repr(coverage),
                 ]
             )
-    write_text(path, buffer.getvalue())
+    return write(output, buffer.getvalue())
 
 
-def write_windows(result: RunMetrics, path: Path) -> None:
+def windows_format(given: str) -> str:
+    """``parquet`` or ``csv``, from the file's suffix (standard output takes CSV); refused otherwise."""
+    if given == STDOUT:
+        return "csv"
+    suffix = Path(given).suffix.lower()
+    if suffix not in (".parquet", ".csv"):
+        raise TraceError(given, "--windows needs a file ending in .parquet or .csv (or - for CSV on standard output)")
+    return suffix[1:]
+
+
+def write_windows(result: RunMetrics, output: Output) -> str:
     """The per-log-window table as Parquet or CSV, chosen by the file's suffix."""
-    suffix = path.suffix.lower()
     table: pa.Table = result.windows
-    if suffix == ".parquet":
+    if windows_format(output.given) == "parquet":
         import pyarrow.parquet as parquet
 
-        atomic_write(path, lambda target: parquet.write_table(table, str(target)))
-    elif suffix == ".csv":
-        import pyarrow.csv as arrow_csv
+        return write(output, to_file=lambda target: parquet.write_table(table, str(target)))
+    import pyarrow.csv as arrow_csv
 
-        atomic_write(path, lambda target: arrow_csv.write_csv(table, str(target)))
-    else:
-        raise TraceError(path, "--windows needs a file ending in .parquet or .csv")
+    if output.to_stdout:
+        buffer = pa.BufferOutputStream()
+        arrow_csv.write_csv(table, buffer)
+        return write(output, buffer.getvalue().to_pybytes().decode("utf-8"))
+    return write(output, to_file=lambda target: arrow_csv.write_csv(table, str(target)))

@@ -10,7 +10,6 @@ them apart.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,8 +18,8 @@ from efftrace.analyzer.compute.catalog import CARDS
 from efftrace.analyzer.compute.timeline import BUFFER_SIGNAL, Timeline, build_timeline
 from efftrace.analyzer.present.charts import latency_series, max_buckets_for, series_payload
 from efftrace.analyzer.present.console import format_value
-from efftrace.analyzer.present.files import write_text
 from efftrace.analyzer.present.html_page import bar_chart, esc, page, table, time_chart
+from efftrace.analyzer.present.outputs import Output, write
 from efftrace.analyzer.read.loader import Trace
 from efftrace.analyzer.result import ENERGY_CHECK_TOLERANCE, Figure, RunMetrics, WindowSummary
 from efftrace.recorder.format.columns import to_numpy
@@ -296,5 +295,5 @@ def report_html(trace: Trace, result: RunMetrics) -> str:
     return page(f"efftrace: {result.run.get('name')}", _body(trace, result, payload), payload)
 
 
-def write_report(trace: Trace, result: RunMetrics, path: Path) -> Path:
-    return write_text(path, report_html(trace, result))
+def write_report(trace: Trace, result: RunMetrics, output: Output) -> str:
+    return write(output, report_html(trace, result))

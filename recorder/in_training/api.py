@@ -29,6 +29,7 @@ from typing import Any
 from efftrace.recorder import meta
 from efftrace.recorder.config import ENV_RUN_DIR, FLUSH_INTERVAL_S, RecorderSettings, cuda_sync_enabled
 from efftrace.recorder.format import schema
+from efftrace.recorder.format.ranges import POLL_INTERVAL_S
 from efftrace.recorder.in_training import torch_probe
 from efftrace.recorder.in_training.events import EventLog, current_rank, process_event_log
 from efftrace.recorder.in_training.model_info import parameter_counts
@@ -58,11 +59,17 @@ class Recorder:
         total_params: int | None = None,
         trainable_params: int | None = None,
     ) -> None:
-        """``total_params`` and ``trainable_params`` feed TT and ST (or call :meth:`describe_model`)."""
+        """``total_params`` and ``trainable_params`` feed TT and ST (or call :meth:`describe_model`).
+
+        Raises ValueError, before anything is recorded, for an ``interval_s`` out of range (as
+        ``effrec --interval`` refuses it); a bad ``EFFICIENTLLM_*`` variable is warned about instead.
+        """
         settings = RecorderSettings.from_env()
         self.out = Path(out)
         self.name = name
-        self.interval_s = interval_s or settings.interval_s
+        self.interval_s = (
+            settings.interval_s if interval_s is None else float(POLL_INTERVAL_S.check("interval_s", interval_s))
+        )
         self.history_size = settings.history_size
         self.cuda_sync = cuda_sync_enabled() if cuda_sync is None else cuda_sync
         self.run_dir: Path | None = None

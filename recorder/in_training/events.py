@@ -7,7 +7,6 @@ the Python API, so that a process writes exactly one ``events-<host>-r<rank>.arr
 from __future__ import annotations
 
 import atexit
-import json
 import os
 import socket
 import sys
@@ -16,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from efftrace.recorder.config import ENV_RUN_DIR, FLUSH_INTERVAL_S, RecorderSettings
-from efftrace.recorder.format import schema
+from efftrace.recorder.format import json_values, schema
 from efftrace.recorder.log import warn
 from efftrace.recorder.writer import StreamWriter
 
@@ -53,7 +52,7 @@ class EventLog:
         path = self.run_dir / schema.rank_info_file(self.host, self.rank)
         try:
             temporary = path.with_suffix(".json.tmp")
-            temporary.write_text(json.dumps(info, indent=1, default=str))
+            temporary.write_text(json_values.dumps(info))
             os.replace(temporary, path)
         except OSError as error:
             warn(f"could not write {path}: {error}")
