@@ -207,9 +207,9 @@ def analyze(
     settings = _settings(
         log_interval=log_interval, power_source=power_source, peak_tflops=peak_tflops, max_gap_s=max_gap
     )
-    if windows_path is not None:
-        files.windows_format(windows_path)
     asked = _outputs(("--json", json_path), ("--csv", csv_path), ("--windows", windows_path), ("--report", report_path))
+    if "--windows" in asked:
+        files.windows_format(asked["--windows"])
     log_dir = outputs.check_log_dir(tensorboard_dir) if tensorboard_dir not in (None, _AUTO) else None
     quiet = quiet or any(output.to_stdout for output in asked.values())  # standard output is that file's
     trace = open_run(run_dir)

@@ -15,7 +15,7 @@ from typing import Any
 import pyarrow as pa
 
 from efftrace.analyzer.errors import TraceError
-from efftrace.analyzer.present.outputs import STDOUT, Output, write
+from efftrace.analyzer.present.outputs import Output, write
 from efftrace.analyzer.result import Figure, RunMetrics
 from efftrace.recorder.format import json_values
 
@@ -84,20 +84,23 @@ def write_csv(result: RunMetrics, output: Output) -> str:
     return write(output, buffer.getvalue())
 
 
-def windows_format(given: str) -> str:
-    """``parquet`` or ``csv``, from the file's suffix (standard output takes CSV); refused otherwise."""
-    if given == STDOUT:
+def windows_format(output: Output) -> str:
+    """``parquet`` or ``csv``, from the file's suffix; standard output, a pipe or a device without a
+    suffix take CSV. Any other suffix is refused."""
+    suffix = Path(output.given).suffix.lower()
+    if suffix in (".parquet", ".csv"):
+        return suffix[1:]
+    if output.to_stdout or (output.streamed and not suffix):
         return "csv"
-    suffix = Path(given).suffix.lower()
-    if suffix not in (".parquet", ".csv"):
-        raise TraceError(given, "--windows needs a file ending in .parquet or .csv (or - for CSV on standard output)")
-    return suffix[1:]
+    raise TraceError(
+        output.given, "--windows needs a file ending in .parquet or .csv (or - for CSV on standard output)"
+    )
 
 
 def write_windows(result: RunMetrics, output: Output) -> str:
     """The per-log-window table as Parquet or CSV, chosen by the file's suffix."""
     table: pa.Table = result.windows
-    if windows_format(output.given) == "parquet":
+    if windows_format(output) == "parquet":
         import pyarrow.parquet as parquet
 
         return write(output, to_file=lambda target: parquet.write_table(table, str(target)))

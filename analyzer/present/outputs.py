@@ -53,7 +53,7 @@ def check_output(option: str, given: str | Path) -> Output:
     path = Path(os.path.realpath(os.path.expanduser(shown)))
     try:
         mode = os.stat(path).st_mode
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         mode = None
     except OSError as error:
         raise TraceError(shown, f"{option}: cannot use this path ({error.strerror or error})") from None

@@ -25,7 +25,9 @@ def test_exit_code_and_complete_meta(tmp_path):
     assert meta["command"] == [sys.executable, "-c", "print('hi')"]
     assert meta["ended_ns"] >= meta["started_ns"]
     assert "clock_start" in meta["hosts"][0] and "clock_end" in meta["hosts"][0]
-    assert "nothing was recorded" in result.stderr and "next: effanalyze" not in result.stderr, "no hint to analyse nothing"
+    assert "nothing was recorded" in result.stderr and "next: effanalyze" not in result.stderr, (
+        "no hint to analyse nothing"
+    )
 
 
 def test_failing_command_keeps_its_exit_code(tmp_path):
