@@ -11,8 +11,8 @@ directories are passed as given, so the ``run_dir`` field matches. The HTML repo
 trace and their comparison page are compared byte for byte too. Exits 1 and prints every
 difference when anything differs.
 
-The baseline may predate the single ``efftrace`` import name: the entry point is found by trying
-``efftrace.analyzer.cli`` and then the old top-level ``analyzer.cli``.
+The baseline may predate the single ``efftrace`` import name: its entry point is then the old
+top-level ``analyzer.cli``, imported from the baseline's own folder.
 """
 
 from __future__ import annotations
@@ -29,16 +29,15 @@ from typing import Any
 from checkouts import python_path
 
 REPO = Path(__file__).resolve().parent.parent
-_ENTRY = (
-    "import importlib, sys\n"
-    "for name in ('efftrace.analyzer.cli', 'analyzer.cli'):\n"
-    "    try:\n"
-    "        module = importlib.import_module(name)\n"
-    "    except ImportError:\n"
-    "        continue\n"
-    "    sys.argv[0] = 'effanalyze'\n"
-    "    module.main()\n"
+_ENTRY = "import importlib, sys; module = importlib.import_module(sys.argv.pop(1)); sys.argv[0] = 'effanalyze'; " + (
+    "module.main()"
 )
+
+
+def cli_module(checkout: Path) -> str:
+    """The checkout's command-line module: under the one ``efftrace`` name since it has
+    ``analyzer/facade``, the top-level ``analyzer`` before (never the installed copy of this one)."""
+    return "efftrace.analyzer.cli" if (checkout / "analyzer" / "facade").is_dir() else "analyzer.cli"
 
 
 def committed_runs() -> list[Path]:
@@ -50,7 +49,7 @@ def committed_runs() -> list[Path]:
 def summary(checkout: Path, run_dir: Path, out: Path) -> tuple[dict[str, Any] | str, str]:
     """The JSON summary made by ``checkout``'s analyzer (or the error it printed), and its console text."""
     env = {**os.environ, "PYTHONPATH": python_path(checkout), "NO_COLOR": "1"}
-    command = [sys.executable, "-c", _ENTRY, str(run_dir), "--json", str(out)]
+    command = [sys.executable, "-c", _ENTRY, cli_module(checkout), str(run_dir), "--json", str(out)]
     done = subprocess.run(command, cwd=checkout, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         return f"exit {done.returncode}: {done.stderr.strip()[-400:]}", done.stdout
@@ -60,7 +59,7 @@ def summary(checkout: Path, run_dir: Path, out: Path) -> tuple[dict[str, Any] | 
 def page(checkout: Path, arguments: list[str], out: Path) -> bytes | str:
     """The HTML page ``checkout``'s analyzer writes with ``arguments`` (``--report`` or ``compare --html``)."""
     env = {**os.environ, "PYTHONPATH": python_path(checkout)}
-    command = [sys.executable, "-c", _ENTRY, *arguments, "-q"]
+    command = [sys.executable, "-c", _ENTRY, cli_module(checkout), *arguments, "-q"]
     done = subprocess.run(command, cwd=checkout, env=env, capture_output=True, text=True, check=False)
     return out.read_bytes() if done.returncode == 0 else f"exit {done.returncode}: {done.stderr.strip()[-400:]}"
 

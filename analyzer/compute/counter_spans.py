@@ -37,7 +37,7 @@ def counter_reading_times(trace: Trace) -> dict[str, np.ndarray]:
 def inner_spans(readings_ns: np.ndarray, starts_ns: np.ndarray, ends_ns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """For each window, its first and last counter reading inside it; a window with fewer than two
     readings gets an empty span (start == end), which compares nothing."""
-    starts_ns = np.asarray(starts_ns, dtype=np.float64)
+    starts_ns = np.asarray(starts_ns, dtype=np.int64)  # whole nanoseconds: float64 would round to 256 ns
     if readings_ns.size < 2:
         return starts_ns.copy(), starts_ns.copy()
     first = np.searchsorted(readings_ns, starts_ns, side="left")

@@ -7,7 +7,6 @@ are ratios of those integrals and of the step sums. Nothing here prints or write
 
 from __future__ import annotations
 
-import math
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -187,7 +186,8 @@ def _step_columns(steps: Steps, first: np.ndarray, model: dict[str, Any], peak_f
     return columns
 
 
-def _job_span(trace: Trace, steps: Steps, gens: Generations) -> tuple[int, float]:
+def _job_span(trace: Trace, steps: Steps, gens: Generations) -> tuple[int, int | None]:
+    """The job window's start, and its end where the manifest was finalised (None: not known yet)."""
     meta = trace.meta
     times = [int(meta["started_ns"])] if isinstance(meta.get("started_ns"), int) else []
     if steps.count:
@@ -195,7 +195,7 @@ def _job_span(trace: Trace, steps: Steps, gens: Generations) -> tuple[int, float
     if gens.count:
         times.append(int(gens.start_ns.min()))
     ended = meta.get("ended_ns")
-    return min(times), float(ended) if isinstance(ended, int) else math.inf
+    return min(times), ended if isinstance(ended, int) else None
 
 
 def _counter_windows(readings: Future[dict[str, np.ndarray]], groups: WindowGroups, origin_ns: int) -> CounterWindows:
@@ -226,15 +226,13 @@ def analyze(trace: Trace, settings: AnalysisSettings | None = None) -> RunMetric
         counter_gap = max(max_gap, 5 * float(sampling.get("energy_interval_s") or 1.0))
         origin = job_start
         narrowed = pool.submit(_counter_windows, readings, groups, origin)  # runs once the readings are in
-        starts_s, ends_s = (groups.starts_ns - origin) / NS_PER_S, (groups.ends_ns - origin) / NS_PER_S
+        starts_s, ends_s = groups.seconds_from(origin)
         integrals = integrate_signals(trace, starts_s, ends_s, origin, max_gap, counter_gap, narrowed)
         counter_hosts = narrowed.result().hosts
-    if math.isinf(job_end):
+    if job_end is None:
         last = integrals.last_sample_s
-        last_event = max([float(a.max()) for a in (steps.end_ns, gens.end_ns) if a.size] or [origin])
-        job_end = max(origin + (last or 0.0) * NS_PER_S, last_event)
-        groups.ends_ns[0] = job_end
-        groups.seconds[0] = (job_end - job_start) / NS_PER_S
+        last_event = max([int(a.max()) for a in (steps.end_ns, gens.end_ns) if a.size] or [origin])
+        groups.close_job(max(origin + round((last or 0.0) * NS_PER_S), last_event))
 
     totals = _GpuTotals(integrals, groups, counter_hosts)
     per_gpu = _gpu_columns(totals, settings)

@@ -57,37 +57,59 @@ class AnalysisSettings:
         return cls(**values)
 
 
+OPEN_END_NS = np.iinfo(np.int64).max
+"""The job window's end while it is not known (a run whose manifest was never finalised): after every sample."""
+
+
 @dataclass(frozen=True)
 class WindowGroups:
-    """Every window as a group of [start, end] spans (the inference window is a union of spans)."""
+    """Every window as a group of [start, end] spans (the inference window is a union of spans).
+
+    Edges are whole int64 nanoseconds, as recorded: at today's epoch a float64 holds nanoseconds
+    only to the nearest 256, so edges become seconds from the origin by an integer subtraction first.
+    """
 
     names: list[str]  # "job", "train", "log", "inference" per group
-    starts_ns: np.ndarray  # one row per span
-    ends_ns: np.ndarray
+    starts_ns: np.ndarray  # int64, one row per span
+    ends_ns: np.ndarray  # int64; the job's end is OPEN_END_NS until the last sample is known
     first_span: np.ndarray  # index of each group's first span
-    seconds: np.ndarray  # each group's total length
+    seconds: np.ndarray  # each group's total length (inf for an open job window)
 
     def index(self, name: str) -> int | None:
         return self.names.index(name) if name in self.names else None
 
+    def seconds_from(self, origin_ns: int) -> tuple[np.ndarray, np.ndarray]:
+        """Every span's start and end in seconds from ``origin_ns`` (an open end is +inf)."""
+        starts = (self.starts_ns - origin_ns) / NS_PER_S
+        ends = np.where(self.ends_ns == OPEN_END_NS, np.inf, (self.ends_ns - origin_ns) / NS_PER_S)
+        return starts, ends
 
-def window_groups(job: tuple[int, float], steps: Steps, logs: LogWindows, gens: Generations) -> WindowGroups:
-    """The job window, then the train window and its log windows, then the inference window's spans."""
-    names, starts, ends, sizes = ["job"], [np.array([job[0]], float)], [np.array([job[1]], float)], [1]
+    def close_job(self, end_ns: int) -> None:
+        """Give the open job window its end, once the last sample or event is known."""
+        self.ends_ns[0] = end_ns
+        self.seconds[0] = (end_ns - int(self.starts_ns[0])) / NS_PER_S
+
+
+def window_groups(job: tuple[int, int | None], steps: Steps, logs: LogWindows, gens: Generations) -> WindowGroups:
+    """The job window (end None: not known yet), then the train window and its log windows, then the
+    inference window's spans."""
+    job_end = OPEN_END_NS if job[1] is None else job[1]
+    names, starts, ends, sizes = ["job"], [np.array([job[0]], np.int64)], [np.array([job_end], np.int64)], [1]
     if steps.count:
         names.append("train")
-        starts.append(np.array([steps.start_ns.min()], float))
-        ends.append(np.array([steps.end_ns.max()], float))
+        starts.append(np.array([steps.start_ns.min()], np.int64))
+        ends.append(np.array([steps.end_ns.max()], np.int64))
         sizes.append(1)
         names += ["log"] * logs.count
-        starts.append(logs.start_ns.astype(float))
-        ends.append(logs.end_ns.astype(float))
+        starts.append(logs.start_ns.astype(np.int64))
+        ends.append(logs.end_ns.astype(np.int64))
         sizes += [1] * logs.count
     if gens.count:
         names.append("inference")
-        starts.append(gens.union_start_ns.astype(float))
-        ends.append(gens.union_end_ns.astype(float))
+        starts.append(gens.union_start_ns.astype(np.int64))
+        ends.append(gens.union_end_ns.astype(np.int64))
         sizes.append(gens.union_start_ns.size)
     start_ns, end_ns = np.concatenate(starts), np.concatenate(ends)
     first = np.concatenate(([0], np.cumsum(sizes)[:-1]))
-    return WindowGroups(names, start_ns, end_ns, first, np.add.reduceat(end_ns - start_ns, first) / NS_PER_S)
+    lengths = np.where(end_ns == OPEN_END_NS, np.inf, (end_ns - start_ns) / NS_PER_S)
+    return WindowGroups(names, start_ns, end_ns, first, np.add.reduceat(lengths, first))
