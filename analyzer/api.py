@@ -66,9 +66,18 @@ class Run:
         return self.metrics.summaries["job"].start_ns
 
     def figure(self, key: str, window: str = "train") -> float | None:
-        """One figure's value, e.g. ``run.figure("aec_watts")``."""
-        summary = self.metrics.summaries.get(window)
-        return summary.value(key) if summary else None
+        """One figure's value, e.g. ``run.figure("aec_watts")``; None where the run has no value for it.
+
+        Raises KeyError, listing the valid ones, for a window this run does not have or a key that
+        window has no figure of.
+        """
+        summaries = self.metrics.summaries
+        if window not in summaries:
+            raise KeyError(f"window {window!r}: this run has {', '.join(map(repr, summaries))}")
+        figures = summaries[window].figures
+        if key not in figures:
+            raise KeyError(f"figure {key!r} is not one of the {window} window's: {', '.join(figures)}")
+        return figures[key].value
 
     def summary(self) -> pd.DataFrame:
         """One row per (window, figure): value, unit, source and coverage, as the console prints them."""
@@ -93,6 +102,7 @@ class Run:
 
     def per_gpu(self) -> pd.DataFrame:
         """One row per (summary window, GPU): each GPU's own figures before they are combined."""
+        _pandas()
         return self.metrics.per_gpu.to_pandas()
 
     def generate_calls(self) -> pd.DataFrame:
@@ -122,6 +132,7 @@ class Run:
         return self._with_seconds(self.metrics.steps, "start_ns")
 
     def _with_seconds(self, table: pa.Table, time_column: str) -> pd.DataFrame:
+        _pandas()  # a clear ImportError, naming the extra, where pandas is missing
         frame = table.to_pandas()
         if time_column in frame:
             frame["seconds"] = (frame[time_column].to_numpy(dtype=np.int64) - self.origin_ns) / 1e9
@@ -129,8 +140,10 @@ class Run:
 
 
 def _pandas() -> Any:
-    import pandas
-
+    try:
+        import pandas
+    except ImportError:
+        raise ImportError("the notebook API's tables need pandas: pip install 'efftrace[analyze]'") from None
     return pandas
 
 
