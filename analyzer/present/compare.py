@@ -23,7 +23,7 @@ from efftrace.analyzer.present.charts import latency_series, max_buckets_for
 from efftrace.analyzer.present.console import format_value
 from efftrace.analyzer.present.html_page import esc, page, rounded, table, time_chart
 from efftrace.analyzer.read.loader import Trace
-from efftrace.analyzer.result import RunMetrics
+from efftrace.analyzer.result import Figure, RunMetrics
 
 
 @dataclass(frozen=True)
@@ -61,44 +61,94 @@ def _count(value: Any) -> str:
     return f"{value:,}" if isinstance(value, int) else ("" if value is None else str(value))
 
 
-def fact_rows(runs: list[Compared]) -> list[list[str]]:
-    """What each run was: the rows that explain the figures' differences."""
+def _trained(run: Compared) -> bool:
+    return run.result.train is not None
+
+
+def _model_name(run: Compared) -> str | None:
+    """The model as users name it (its name or path), not the class wrapping it (``PeftModelForCausalLM``)."""
+    model = run.result.run.get("model") or {}
+    return model.get("name_or_path") or _config(run.trace, "model_name_or_path") or model.get("class")
+
+
+def _batch(run: Compared) -> Any:
+    """Per-device batch of the window compared: the train batch, or the eval batch of an inference-only run."""
+    key = "per_device_train_batch_size" if _trained(run) else "per_device_eval_batch_size"
+    return _rank_setting(run.trace, key)
+
+
+def _fine_tuning(run: Compared) -> str | None:
+    return _config(run.trace, "finetuning_type") if _trained(run) else "none (inference only)"
+
+
+def _accumulation(run: Compared) -> Any:
+    return _rank_setting(run.trace, "gradient_accumulation_steps") if _trained(run) else None
+
+
+def fact_rows(runs: list[Compared], exact: bool = False) -> list[list[str]]:
+    """What each run was: the rows that explain the figures' differences (``exact``: counts without
+    thousands separators, for CSV)."""
 
     def row(label: str, values: list[Any]) -> list[str]:
         return [label, "", *("" if value is None else str(value) for value in values)]
 
+    count = str if exact else _count
     models = [run.result.run.get("model") or {} for run in runs]
     return [
         row("status", [run.result.run.get("status") for run in runs]),
-        row("model", [model.get("class") for model in models]),
-        row("parameters", [_count(model.get("total_params")) for model in models]),
-        row("trainable parameters", [_count(model.get("trainable_params")) for model in models]),
-        row("fine-tuning", [_config(run.trace, "finetuning_type") for run in runs]),
+        row("model", [_model_name(run) for run in runs]),
+        row("parameters", [count(model.get("total_params")) for model in models]),
+        row("trainable parameters", [count(model.get("trainable_params")) for model in models]),
+        row(
+            "fine-tuning",
+            [_config(run.trace, "finetuning_type") if _trained(run) else "none (inference only)" for run in runs],
+        ),
         row("GPUs", [_gpus(run.result) for run in runs]),
         row("world size", [run.result.run.get("world_size") for run in runs]),
-        row("batch per device", [_rank_setting(run.trace, "per_device_train_batch_size") for run in runs]),
-        row("gradient accumulation", [_rank_setting(run.trace, "gradient_accumulation_steps") for run in runs]),
+        row("batch per device", [_batch(run) for run in runs]),
+        row(
+            "gradient accumulation",
+            [_rank_setting(run.trace, "gradient_accumulation_steps") if _trained(run) else None for run in runs],
+        ),
         row("train steps", [run.result.run.get("train_steps") for run in runs]),
+        row("window compared", [_compared_window(run) for run in runs]),
     ]
 
 
-def figure_rows(runs: list[Compared]) -> list[list[str]]:
+def _compared_window(run: Compared) -> str:
+    """The window a run's figures come from: its train window, or, for a run that never trained, its
+    inference window (so an inference-only run is compared on what it did, not left blank)."""
+    return "train" if _trained(run) else "inference" if run.result.inference is not None else "job"
+
+
+def _figure(run: Compared, window: str, key: str) -> Figure | None:
+    if window == "train":
+        window = _compared_window(run)
+    summary = run.result.summaries.get(window)
+    return summary.figures.get(key) if summary is not None else None
+
+
+def figure_rows(runs: list[Compared], exact: bool = False) -> list[list[str]]:
+    """One row per compared figure; ``exact``: full-precision numbers (CSV), else as the console shows them."""
     rows = []
     for window, key in COMPARED:
-        figures = [(run.result.summaries.get(window) or None) for run in runs]
-        found = [summary.figures.get(key) if summary else None for summary in figures]
+        found = [_figure(run, window, key) for run in runs]
         if not any(figure is not None and figure.known for figure in found):
             continue
         sample = next(figure for figure in found if figure is not None)
         label = sample.label if window == "train" else f"{sample.label} ({window})"
-        rows.append([label, sample.unit, *("n/a" if figure is None else format_value(figure) for figure in found)])
+        if exact:
+            cells = ["" if figure is None or not figure.known else repr(figure.value) for figure in found]
+        else:
+            cells = ["n/a" if figure is None else format_value(figure) for figure in found]
+        rows.append([label, sample.unit, *cells])
     return rows
 
 
-def comparison_rows(runs: list[Compared]) -> tuple[list[str], list[list[str]]]:
+def comparison_rows(runs: list[Compared], exact: bool = False) -> tuple[list[str], list[list[str]]]:
     """Header and rows: facts first, then figures; one column per run."""
     header = ["", "unit", *(run.result.run.get("name") or str(run.trace.run_dir) for run in runs)]
-    return header, fact_rows(runs) + figure_rows(runs)
+    return header, fact_rows(runs, exact) + figure_rows(runs, exact)
 
 
 def console_table(runs: list[Compared]) -> str:
@@ -122,7 +172,8 @@ def markdown_table(runs: list[Compared]) -> str:
 
 
 def csv_text(runs: list[Compared]) -> str:
-    header, rows = comparison_rows(runs)
+    """The table with every number at full precision (and empty where unknown), for spreadsheets."""
+    header, rows = comparison_rows(runs, exact=True)
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(["row", *header[1:]])

@@ -160,6 +160,7 @@ class EffTraceCallback(TrainerCallback):
             "tensorboard_dir": self._tensorboard_dir(),
             "report_to": getattr(args, "report_to", None),
             "per_device_train_batch_size": getattr(args, "per_device_train_batch_size", None),
+            "per_device_eval_batch_size": getattr(args, "per_device_eval_batch_size", None),
             "gradient_accumulation_steps": getattr(args, "gradient_accumulation_steps", None),
             "gradient_checkpointing": getattr(args, "gradient_checkpointing", None),
             "logging_steps": getattr(args, "logging_steps", None),

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from efftrace.analyzer.compute.timeline import build_timeline
 from efftrace.analyzer.present import report
@@ -126,9 +127,9 @@ def test_compare_prints_and_writes_the_side_by_side_table(tmp_path):
     rows = list(csv.reader(io.StringIO(outputs["t.csv"].read_text())))
     assert rows[0] == ["row", "unit", "run-a", "run-b"]
     latency = next(row for row in rows if row[0] == "AL (Seconds)")
-    assert latency[1] == "s" and float(latency[2]) == float(latency[3]) == 0.9
+    assert latency[1] == "s" and float(latency[2]) == pytest.approx(0.9, rel=1e-12) == float(latency[3])
     aec = next(row for row in rows if row[0] == "AEC (Watts)")
-    assert float(aec[3]) / float(aec[2]) == 2.0  # two GPUs draw twice the power
+    assert float(aec[3]) / float(aec[2]) == pytest.approx(2.0, rel=1e-12)  # two GPUs draw twice the power
     assert outputs["t.md"].read_text().splitlines()[1].startswith("| --- |")
     data = payload_of(outputs["t.html"].read_text())
     assert {series["label"] for series in data["time_charts"]["power"]["series"]} == {"run-a", "run-b"}
