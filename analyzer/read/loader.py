@@ -20,6 +20,7 @@ import pyarrow as pa
 
 from efftrace.analyzer.errors import TraceError
 from efftrace.analyzer.read.manifest import check_manifest
+from efftrace.analyzer.read.run_search import not_a_run
 from efftrace.recorder.format import schema
 from efftrace.recorder.format.columns import repeated_string
 
@@ -57,8 +58,9 @@ def _read_meta(run_dir: Path) -> dict[str, Any]:
     meta_path = run_dir / schema.META_FILE
     if not meta_path.is_file():
         has_streams = any(path.suffix == schema.ARROW_SUFFIX for path in run_dir.iterdir())
-        problem = "missing" if has_streams else "missing: this is not an efftrace run directory"
-        raise TraceError(meta_path, problem)
+        if has_streams:
+            raise TraceError(meta_path, "missing")
+        raise TraceError(run_dir, not_a_run(run_dir))
     try:
         meta = json.loads(meta_path.read_text())
     except (OSError, UnicodeDecodeError) as error:
