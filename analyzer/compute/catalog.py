@@ -252,18 +252,37 @@ ENTRIES: tuple[Entry, ...] = (
     ),
     Entry(
         "energy_counter_j",
-        "Energy counter (J)",
+        "Energy counter, edges interpolated (J)",
         "J",
-        "increase of the {counter_source}, sum of {gpus}",
+        "increase of the {counter_source} over the whole window, its readings (every {counter_every} s) "
+        "interpolated to the window's edges; sum of {gpus} (coverage: the share of the window between "
+        "its own readings)",
         gpus="sum",
         tensorboard=_extra("energy_counter_j"),
-        gpu_table=("counter J", "{:.0f}"),
         windows_column=True,
         per_gpu_column=True,
     ),
-    Entry("checked_energy_j", "Energy between counter readings", "J", gpus="sum"),
-    Entry("checked_counter_j", "Counter increase between its readings", "J", gpus="sum"),
-    Entry("checked_seconds", "Seconds compared with the counter", "s", gpus="min"),
+    Entry(
+        "checked_energy_j",
+        "Energy, compared span (J)",
+        "J",
+        "trapezoid integral of {power_source} between the counter's first and last reading inside the window "
+        "({checked_seconds} s), sum of {gpus}",
+        gpus="sum",
+        gpu_table=("span energy J", "{:.0f}"),
+        per_gpu_column=True,
+    ),
+    Entry(
+        "checked_counter_j",
+        "Counter, compared span (J)",
+        "J",
+        "increase of the {counter_source} between its first and last reading inside the window "
+        "({checked_seconds} s), sum of {gpus}",
+        gpus="sum",
+        gpu_table=("span counter J", "{:.0f}"),
+        per_gpu_column=True,
+    ),
+    Entry("checked_seconds", "Seconds compared with the counter", "s", gpus="min", per_gpu_column=True),
     Entry(
         "energy_counter_diff",
         "Energy vs counter",
@@ -325,8 +344,8 @@ ENTRIES: tuple[Entry, ...] = (
         "energy_counter_diff_pct",
         "Energy vs counter (%)",
         "%",
-        "(trapezoid energy - counter increase) / counter increase, both between the counter's first and last "
-        "reading inside the window ({checked_seconds} s compared)",
+        "(energy - counter) / counter over the compared span: {checked_energy_j} J against {checked_counter_j} J, "
+        "between the counter's first and last reading inside the window ({checked_seconds} s)",
     ),
     Entry("al_p50_seconds", "AL p50 (Seconds)", "s", _EVENTS),
     Entry("al_p90_seconds", "AL p90 (Seconds)", "s", _EVENTS),
@@ -366,6 +385,8 @@ _GPU_FIGURES = (
     "dram_bw_ratio",
     "energy_j",
     "energy_counter_j",
+    "checked_energy_j",
+    "checked_counter_j",
     "energy_counter_diff_pct",
 )
 SEED_FIGURES = (
@@ -393,6 +414,8 @@ WINDOW_FIGURES: dict[str, tuple[str, ...]] = {
         "rank_end_skew_seconds",
         "energy_j",
         "energy_counter_j",
+        "checked_energy_j",
+        "checked_counter_j",
         "energy_counter_diff_pct",
         "energy_per_token_j",
         "energy_per_sample_j",

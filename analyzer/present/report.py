@@ -145,18 +145,19 @@ def _energy_check(result: RunMetrics) -> str:
             [
                 row["window"],
                 f"{row['host']} GPU {row['gpu']}",
-                _number(row.get("energy_j"), "{:,.0f}"),
-                _number(row.get("energy_counter_j"), "{:,.0f}"),
+                _number(row.get("checked_seconds"), "{:,.1f}"),
+                _number(row.get("checked_energy_j"), "{:,.0f}"),
+                _number(row.get("checked_counter_j"), "{:,.0f}"),
                 _number(None if difference is None else 100 * difference, "{:+.2f}"),
             ]
         )
         flags.append(difference is not None and np.isfinite(difference) and abs(difference) > ENERGY_CHECK_TOLERANCE)
-    headers = ("window", "GPU", "trapezoid energy (J)", "counter increase (J)", "difference (%)")
+    headers = ("window", "GPU", "span compared (s)", "trapezoid energy (J)", "counter increase (J)", "difference (%)")
     explanation = (
         "<p class='hint'>Both compared between the energy counter's first and last reading inside each window; "
         f"rows beyond ±{100 * ENERGY_CHECK_TOLERANCE:.0f} % are marked.</p>"
     )
-    return table(headers, rows, numeric=(2, 3, 4), flags=flags) + explanation
+    return table(headers, rows, numeric=(2, 3, 4, 5), flags=flags) + explanation
 
 
 def _number(value: float | None, template: str) -> str:

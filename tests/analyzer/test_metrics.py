@@ -235,7 +235,13 @@ def test_energy_cross_check_reads_the_counter_only_where_it_was_read(tmp_path):
     train = result.train
     assert train.value("energy_j") == pytest.approx(600 * 30, rel=1e-9)
     assert train.value("energy_counter_diff_pct") == pytest.approx(0.0, abs=1e-9)
-    assert "(28 s compared)" in train.figures["energy_counter_diff_pct"].source  # readings at 4 .. 32 s
+    difference = train.figures["energy_counter_diff_pct"].source
+    assert "(28 s)" in difference and "16,800.0 J against 16,800.0 J" in difference  # readings at 4 .. 32 s
+    assert train.value("checked_energy_j") == pytest.approx(600 * 28, rel=1e-9), "the two energies compared are shown"
+    assert train.value("checked_counter_j") == pytest.approx(600 * 28, rel=1e-9)
+    counter = train.figures["energy_counter_j"]
+    assert counter.label == "Energy counter, edges interpolated (J)"
+    assert counter.coverage == pytest.approx(28 / 30), "its true coverage: the share of the window between its readings"
     assert not any("energy counter" in note for note in result.notes)
 
 
