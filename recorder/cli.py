@@ -23,6 +23,7 @@ from efftrace.recorder import __version__, meta
 from efftrace.recorder.config import (
     ENERGY_INTERVAL_S,
     ENV_CUDA_SYNC,
+    ENV_RECORDER_PID,
     ENV_RUN_DIR,
     FLUSH_INTERVAL_S,
     GPM_INTERVAL_S,
@@ -86,6 +87,7 @@ def child_environment(run_dir: Path, cuda_sync: bool) -> dict[str, str]:
     env["PYTHONPATH"] = os.pathsep.join([str(AUTOINSTRUMENT_DIR), *existing])
     env[ENV_RUN_DIR] = str(run_dir.resolve())
     env[ENV_CUDA_SYNC] = "1" if cuda_sync else "0"
+    env[ENV_RECORDER_PID] = str(os.getpid())
     return env
 
 

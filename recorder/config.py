@@ -22,6 +22,8 @@ ENV_HISTORY_SIZE = "EFFICIENTLLM_HISTORY_SIZE"
 # effrec -> training processes.
 ENV_RUN_DIR = "EFFTRACE_RUN_DIR"
 ENV_CUDA_SYNC = "EFFTRACE_CUDA_SYNC"
+ENV_RECORDER_PID = "EFFTRACE_RECORDER_PID"
+"""effrec's own process id, so that a training process can tell when effrec is gone."""
 
 DEFAULT_INTERVAL_S = 0.1
 DEFAULT_HISTORY_SIZE = 1000

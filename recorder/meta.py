@@ -57,6 +57,7 @@ def new_manifest(
     return {
         "format_version": schema.FORMAT_VERSION,
         "recorder_version": __version__,
+        "recorder_pid": os.getpid(),  # with recorder_environment.hostname: whether a 'running' run still is
         "name": name,
         "status": "running",
         "exit_code": None,

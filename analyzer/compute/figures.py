@@ -33,6 +33,7 @@ class Context:
     peak_flops: float | None
     peak_source: str
     gpu_info: dict[GpuKey, RecordedGpu]
+    unfinished: dict[str, Any] | None = None  # what an unfinished run's figures cover (compute.completeness)
 
     @property
     def params(self) -> int | None:
@@ -381,4 +382,5 @@ def _run_info(context: Context, steps: Steps, gens: Generations, per_gpu: dict[G
         "max_gap_s": context.max_gap_s,
         "format_version": meta.get("format_version"),
         "recorder_version": meta.get("recorder_version"),
+        "unfinished": context.unfinished,
     }

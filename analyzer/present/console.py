@@ -50,6 +50,8 @@ def render(result: RunMetrics) -> str:
         f"efftrace: run {run['name']} ({run['status']}), {len(run['gpus'])} GPU ({', '.join(gpus) or 'none sampled'}),"
         f" model {params}, {result.run_dir}"
     ]
+    if run.get("unfinished"):
+        lines.append(f"UNFINISHED: {run['unfinished']['message']}")
     train, inference, job = result.train, result.inference, result.summaries["job"]
     if train is not None:
         lines += _block(f"[EfficientLLM Metrics] Step {run['last_step']}:", train, list(SEED_FIGURES))

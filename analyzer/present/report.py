@@ -237,6 +237,9 @@ def _body(trace: Trace, result: RunMetrics, payload: dict[str, Any]) -> str:
     return "".join(
         [
             f"<header><h1>{esc(run.get('name'))}</h1><p>{esc(subtitle)}</p></header>",
+            f"<section class='unfinished'><p>{esc(run['unfinished']['message'])}</p></section>"
+            if run.get("unfinished")
+            else "",
             f"<section><h2>Summary ({esc(_headline(result).name)} window)</h2>{_cards(result)}</section>",
             "<section><h2>Timelines</h2><p class='hint'>Wheel to zoom, drag to pan, double-click or "
             "<button data-reset>reset</button>. Shaded: the train and inference windows; thin lines: step ends and "

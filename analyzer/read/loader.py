@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,6 +100,45 @@ def _stream_files(run_dir: Path, prefix: str) -> list[StreamFile]:
     return files
 
 
+def _small_json_files(run_dir: Path, prefix: str) -> list[tuple[Path, dict[str, Any]]]:
+    """The ``<prefix>*.json`` objects of a run that parse; others (cut by a kill, edited) are left out."""
+    found = []
+    for path in sorted(run_dir.glob(f"{prefix}*.json")):
+        try:
+            value = json.loads(path.read_text())
+        except (OSError, ValueError, UnicodeDecodeError):
+            continue
+        if isinstance(value, dict):
+            found.append((path, value))
+    return found
+
+
+def _fold_rank_files(run_dir: Path, meta: dict[str, Any]) -> None:
+    """A manifest never finalised (effrec still recording, or killed) has no ranks, model or world size
+    yet; the ranks' own ``rank-*.json`` files have them, so figures like TT need not wait for the end."""
+    ranks = []
+    for path, info in _small_json_files(run_dir, schema.RANK_INFO_PREFIX):
+        try:
+            check_manifest(path, {"ranks": [info], "model": info.get("model")})
+        except TraceError:
+            continue
+        ranks.append(info)
+    if not ranks:
+        return
+    ranks.sort(key=lambda info: (info.get("rank", 0), str(info.get("host", ""))))
+    meta["ranks"] = ranks
+    with_model = [info for info in ranks if isinstance(info.get("model"), dict)]
+    if with_model and not meta.get("model"):
+        meta["model"] = with_model[0]["model"]
+        meta["world_size"] = meta.get("world_size") or with_model[0].get("world_size")
+        meta["versions"] = meta.get("versions") or with_model[0].get("versions")
+
+
+def _recorder_gone(run_dir: Path) -> list[dict[str, Any]]:
+    """What training processes left when they saw their effrec stop before the job (see the recorder)."""
+    return [info for _, info in _small_json_files(run_dir, schema.RECORDER_GONE_PREFIX)]
+
+
 class Trace:
     """A run directory opened for reading: its manifest, its GPUs and its streams.
 
@@ -109,6 +149,9 @@ class Trace:
     def __init__(self, run_dir: Path | str) -> None:
         self.run_dir = Path(run_dir)
         self.meta = _read_meta(self.run_dir)
+        self.recorder_gone = _recorder_gone(self.run_dir)
+        if not self.meta.get("ranks"):
+            _fold_rank_files(self.run_dir, self.meta)
         self.gpu_files = _stream_files(self.run_dir, schema.GPU_SAMPLES_PREFIX)
         self.power_files = _stream_files(self.run_dir, schema.POWER_SAMPLES_PREFIX)
         self.event_files = _stream_files(self.run_dir, schema.EVENTS_PREFIX)
@@ -128,6 +171,21 @@ class Trace:
         twin = copy.copy(self)
         twin._notes, twin.progress = {}, None
         return twin
+
+    def recorder_alive(self) -> bool | None:
+        """For a run still marked ``running``: whether its effrec process still runs (True/False), or
+        None where this cannot be told from here (another host, an older trace without the pid)."""
+        environment = self.meta.get("recorder_environment") or {}
+        pid, host = self.meta.get("recorder_pid"), environment.get("hostname")
+        if not isinstance(pid, int) or not isinstance(host, str) or host != socket.gethostname():
+            return None
+        try:
+            os.kill(pid, 0)
+        except PermissionError:
+            return True  # a process of that id runs (another user's): cannot rule it out
+        except OSError:
+            return False
+        return True
 
     @property
     def name(self) -> str:

@@ -14,6 +14,8 @@ TOP_LEVEL: dict[str, type | tuple[type, ...]] = {
     "name": str,
     "status": str,
     "recorder_version": str,
+    "recorder_pid": int,
+    "recorder_environment": dict,
     "started_ns": int,
     "ended_ns": int,
     "exit_code": int,

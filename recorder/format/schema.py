@@ -33,6 +33,8 @@ GPU_SAMPLES_PREFIX = "gpu-"
 POWER_SAMPLES_PREFIX = "power-"
 EVENTS_PREFIX = "events-"
 RANK_INFO_PREFIX = "rank-"
+RECORDER_GONE_PREFIX = "recorder-gone-"
+"""``recorder-gone-<host>-r<rank>.json``: a training process saw its effrec stop before the job did."""
 ARROW_SUFFIX = ".arrow"
 
 RUN_STATUSES = ("running", "complete", "failed", "killed")
@@ -122,3 +124,7 @@ def events_file(host: str, rank: int) -> str:
 
 def rank_info_file(host: str, rank: int) -> str:
     return f"{RANK_INFO_PREFIX}{host_tag(host)}-r{rank}.json"
+
+
+def recorder_gone_file(host: str, rank: int) -> str:
+    return f"{RECORDER_GONE_PREFIX}{host_tag(host)}-r{rank}.json"

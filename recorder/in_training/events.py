@@ -11,16 +11,59 @@ import os
 import socket
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
-from efftrace.recorder.config import ENV_RUN_DIR, FLUSH_INTERVAL_S, RecorderSettings
+from efftrace.recorder.config import ENV_RECORDER_PID, ENV_RUN_DIR, FLUSH_INTERVAL_S, RecorderSettings
 from efftrace.recorder.format import json_values, schema
 from efftrace.recorder.log import warn
 from efftrace.recorder.writer import StreamWriter
 
 _EVENT_FIELDS = tuple(schema.EVENTS_SCHEMA.names)
 _OPTIONAL_FIELDS = frozenset(_EVENT_FIELDS) - {"kind", "rank", "pid", "start_ns", "end_ns"}
+
+
+class _RecorderWatch:
+    """Whether the effrec that started this job still runs, looked at once per flush interval.
+
+    If effrec is killed (``kill -9``, an out-of-memory kill) the training goes on: losing a
+    thousand GPU-hours because the recorder died would be worse than losing the recording. It
+    does not go on without a word: the first process to notice says so once on stderr and leaves
+    ``recorder-gone-<host>-r<rank>.json`` in the run directory, which the analyzer reports. Its
+    own steps are still written; only GPU sampling and the final ``meta.json`` are lost.
+    """
+
+    def __init__(self, run_dir: Path, host: str, rank: int) -> None:
+        self.run_dir, self.host, self.rank = run_dir, host, rank
+        raw = os.environ.get(ENV_RECORDER_PID, "")
+        self.pid = int(raw) if raw.isdigit() else None
+        self.next_look = time.monotonic() + FLUSH_INTERVAL_S
+        self.gone = False
+
+    def look(self) -> None:
+        now = time.monotonic()
+        if self.pid is None or self.gone or now < self.next_look:
+            return
+        self.next_look = now + FLUSH_INTERVAL_S
+        try:
+            os.kill(self.pid, 0)
+            return
+        except PermissionError:
+            return  # a process of that id exists (another user's): effrec's, or too close to tell
+        except OSError:
+            self.gone = True
+        warn(
+            f"effrec (pid {self.pid}) has stopped before the job: GPU sampling ended; this process still "
+            f"records its steps in {self.run_dir}, and meta.json stays 'running'"
+        )
+        marker = self.run_dir / schema.recorder_gone_file(self.host, self.rank)
+        try:
+            marker.write_text(
+                json_values.dumps({"noticed_ns": time.time_ns(), "recorder_pid": self.pid, "rank": self.rank})
+            )
+        except OSError:
+            pass
 
 
 class EventLog:
@@ -37,6 +80,7 @@ class EventLog:
             FLUSH_INTERVAL_S,
             history_size,
         )
+        self._watch = _RecorderWatch(self.run_dir, self.host, rank)
 
     def write(self, kind: str, start_ns: int, end_ns: int, **fields: Any) -> None:
         """Append one event; ``fields`` are the optional columns of :data:`schema.EVENTS_SCHEMA`."""
@@ -46,6 +90,10 @@ class EventLog:
         values = {"kind": kind, "rank": self.rank, "pid": os.getpid(), "start_ns": start_ns, "end_ns": end_ns}
         values.update(fields)
         self._writer.append(tuple(values.get(name) for name in _EVENT_FIELDS))
+        try:
+            self._watch.look()
+        except Exception:  # noqa: BLE001 - watching effrec must never cost the training a step
+            pass
 
     def write_rank_info(self, info: dict[str, Any]) -> None:
         """What this process knows of itself; ``effrec`` merges it into ``meta.json``."""
