@@ -18,8 +18,8 @@ from typing import Any
 import click
 
 from efftrace.analyzer.errors import TraceError
-from efftrace.recorder import __version__
 from efftrace.recorder.format.ranges import LOG_INTERVAL, MAX_GAP_S, PEAK_TFLOPS, Accepted
+from efftrace.recorder.format.version import __version__
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERNAL = 3

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 from typing import Any
 
-__version__ = "0.1.0"
+from efftrace.recorder.format.version import __version__
+
 __all__ = ["EffTraceCallback", "Recorder", "__version__"]
 
 

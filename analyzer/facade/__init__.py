@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from efftrace.analyzer.api import Run, load_run
     from efftrace.analyzer.errors import TraceError
 
-from efftrace.recorder import __version__  # defined once, with the recorder (meta.json records it)
+from efftrace.recorder.format.version import __version__
 
 __all__ = ["Run", "TraceError", "__version__", "load_run"]
 
