@@ -14,6 +14,7 @@ from typing import Any
 
 from efftrace.analyzer.compute.steps import LogWindows, Steps
 from efftrace.analyzer.read.loader import Trace
+from efftrace.recorder.format import schema
 from efftrace.recorder.format.units import NS_PER_S
 
 
@@ -54,3 +55,37 @@ def unfinished(
             break
     message = f"unfinished run (meta.json says 'running'): {why}. Figures cover {covered}."
     return {"state": state, "recorded_until_ns": int(job_end_ns), "partial_windows": partial, "message": message}
+
+
+def missing_pieces(trace: Trace, sampled: set[tuple[str, int]]) -> tuple[list[str], list[dict[str, Any]]]:
+    """What the manifest promises that the files do not hold, said before any figure: hosts whose
+    NVML never started (with the reason effrec recorded), GPUs without samples (their file named),
+    ranks without an events file. Returns the lines, and the GPUs to show as missing."""
+    lines: list[str] = []
+    for host in trace.meta.get("hosts") or []:
+        error = host.get("nvml_error") if isinstance(host, dict) else None
+        if error:
+            lines.append(
+                f"no GPU was sampled on host {host.get('hostname')}: NVML was not available ({error}). Still "
+                "measured from the training events: AL, TT, ST, tokens/s, IT; not measured: AMU, PCU, AEC, "
+                "energy, MFU"
+            )
+    files = {stream.host for stream in trace.gpu_files}
+    missing_gpus = []
+    for gpu in trace.gpus:
+        if (gpu.host, gpu.index) in sampled:
+            continue
+        name = schema.gpu_samples_file(gpu.host)
+        why = f"{name} is missing" if gpu.host not in files else f"{name} holds no samples of it"
+        missing_gpus.append({"host": gpu.host, "gpu": gpu.index, "name": gpu.name, "why": why})
+        lines.append(f"GPU {gpu.index} of host {gpu.host} ({gpu.name}) is listed in meta.json but {why}")
+    hosts = {schema.host_tag(str(host.get("hostname") or "")) for host in trace.meta.get("hosts") or []}
+    only_host = next(iter(hosts)) if len(hosts) == 1 else None
+    have = {(stream.host, stream.rank) for stream in trace.event_files}
+    for rank in trace.meta.get("ranks") or []:
+        host = schema.host_tag(str(rank["host"])) if isinstance(rank.get("host"), str) else only_host
+        number = rank.get("rank")
+        if host is None or not isinstance(number, int) or (host, number) in have:
+            continue
+        lines.append(f"rank {number} of host {host} reported itself but {schema.events_file(host, number)} is missing")
+    return lines, missing_gpus

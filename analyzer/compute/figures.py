@@ -34,6 +34,7 @@ class Context:
     peak_source: str
     gpu_info: dict[GpuKey, RecordedGpu]
     unfinished: dict[str, Any] | None = None  # what an unfinished run's figures cover (compute.completeness)
+    missing: tuple[list[str], list[dict[str, Any]]] = ([], [])  # what the files lack (compute.completeness)
 
     @property
     def params(self) -> int | None:
@@ -132,10 +133,9 @@ def train_figures(
     params = context.params
     latency = steps.latency_s
     ranks = steps.rank_ids.size
-    synced = (context.trace.meta.get("sampling") or {}).get("cuda_sync", True)
     facts = {
         "events": f"train_step events of {ranks} rank{'s' if ranks != 1 else ''}, {steps.count} steps",
-        "timing": "times as the GPU reached them" if synced else "times on the host's clock (--no-sync)",
+        "timing": _timing(context, steps),
         "per_param": f"/ ({params:,} params x sum of step latencies)" if params else "(parameter count unknown)",
         "slowest_rank": int(steps.rank_ids[np.argmax(steps.rank_mean_duration_s)]) if ranks else None,
         "last_logged": _last_logged(steps),
@@ -165,6 +165,18 @@ def train_figures(
     values["al_max_seconds"] = _number(latency.max())
     figures = {key: _named(key, value, **facts) for key, value in values.items()}
     return _in_order("train", {**gpu, **figures})
+
+
+def _timing(context: Context, steps: Steps) -> str:
+    """Whose clock the step times are on, as the events say (not as the settings asked)."""
+    if not (context.trace.meta.get("sampling") or {}).get("cuda_sync", True):
+        return "times on the host's clock (--no-sync)"
+    if steps.gpu_timed == steps.events:
+        return "times as the GPU reached them"
+    if steps.gpu_timed == 0:
+        return "times on the host's clock (no step was timed on a GPU)"
+    timed = f"{steps.gpu_timed} of {steps.events} step events"
+    return f"times as the GPU reached them for {timed}, the host's clock for the rest"
 
 
 def _last_logged(steps: Steps) -> str:
@@ -383,4 +395,6 @@ def _run_info(context: Context, steps: Steps, gens: Generations, per_gpu: dict[G
         "format_version": meta.get("format_version"),
         "recorder_version": meta.get("recorder_version"),
         "unfinished": context.unfinished,
+        "missing": context.missing[0],
+        "gpus_missing": context.missing[1],
     }

@@ -14,7 +14,7 @@ import numpy as np
 
 from efftrace.analyzer.compute.catalog import combined
 from efftrace.analyzer.compute.combine import Combine, combine_gpus
-from efftrace.analyzer.compute.completeness import unfinished
+from efftrace.analyzer.compute.completeness import missing_pieces, unfinished
 from efftrace.analyzer.compute.counter_spans import CounterWindows, counter_reading_times, counter_windows
 from efftrace.analyzer.compute.figures import Context, build_result
 from efftrace.analyzer.compute.peaks import flops_per_token, peak_bf16_tflops
@@ -268,6 +268,7 @@ def analyze(trace: Trace, settings: AnalysisSettings | None = None) -> RunMetric
         peak_source=peak_source,
         gpu_info={(gpu.host, gpu.index): gpu for gpu in trace.gpus},
         unfinished=unfinished(trace, steps, logs, job_start, int(groups.ends_ns[0])),
+        missing=missing_pieces(trace, set(per_gpu)),
     )
     return build_result(context, steps, logs, gens, groups, per_gpu, aggregate, step_columns, notes)
 

@@ -42,6 +42,8 @@ class Steps:
     rank_mean_duration_s: np.ndarray  # each rank's own mean step duration
     repeated: int  # (rank, step) pairs seen more than once, e.g. two Trainer.train() calls
     backwards: int = 0  # events left out because they end before they start (the wall clock stepped back)
+    gpu_timed: int = 0  # step events whose times the GPU's own (CUDA) events gave, not the host's clock
+    events: int = 0  # step events merged into these steps
 
     @property
     def count(self) -> int:
@@ -120,6 +122,8 @@ def train_steps(events: pa.Table) -> Steps:
         rank_mean_duration_s=np.divide(per_rank_total, np.maximum(per_rank_count, 1)),
         repeated=int(np.count_nonzero(same_rank_again)),
         backwards=backwards,
+        gpu_timed=int(np.count_nonzero(_column(table, "synced", np.float64) == 1.0)),
+        events=int(step.size),
     )
 
 

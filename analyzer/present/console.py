@@ -52,6 +52,7 @@ def render(result: RunMetrics) -> str:
     ]
     if run.get("unfinished"):
         lines.append(f"UNFINISHED: {run['unfinished']['message']}")
+    lines += [f"MISSING: {line}" for line in run.get("missing") or []]
     train, inference, job = result.train, result.inference, result.summaries["job"]
     if train is not None:
         lines += _block(f"[EfficientLLM Metrics] Step {run['last_step']}:", train, list(SEED_FIGURES))
@@ -83,6 +84,8 @@ def _gpu_table(result: RunMetrics) -> list[str]:
         ]
         for row in rows
     ]
+    for gpu in result.run.get("gpus_missing") or []:
+        body.append([f"{gpu['host']}:{gpu['gpu']}", gpu["name"] or "?", *(["missing"] * len(columns)), gpu["why"]])
     widths = [max(len(str(cell)) for cell in column) for column in zip(header, *body, strict=True)]
     title = f"Per GPU, {window} window (time-weighted means; coverage = power samples' share of the window):"
     return [title] + [

@@ -240,6 +240,7 @@ def _body(trace: Trace, result: RunMetrics, payload: dict[str, Any]) -> str:
             f"<section class='unfinished'><p>{esc(run['unfinished']['message'])}</p></section>"
             if run.get("unfinished")
             else "",
+            "".join(f"<section class='unfinished'><p>{esc(line)}</p></section>" for line in run.get("missing") or []),
             f"<section><h2>Summary ({esc(_headline(result).name)} window)</h2>{_cards(result)}</section>",
             "<section><h2>Timelines</h2><p class='hint'>Wheel to zoom, drag to pan, double-click or "
             "<button data-reset>reset</button>. Shaded: the train and inference windows; thin lines: step ends and "
