@@ -74,11 +74,15 @@ def _payload(result: RunMetrics, timeline: Timeline) -> dict[str, Any]:
                 charts[f"{gpu}/{key}"] = {"title": f"{gpu}: {title}", "unit": unit, "y_max": top, "series": drawn}
     steps = latency_series(result, timeline)
     if steps.samples:
+        latency = to_numpy(result.steps.column("latency_s"))
         charts["steps"] = {
             "title": "Step latency",
             "unit": "s",
             "y_max": None,
             "series": [series_payload(steps, timeline, origin)],
+            # each point is drawn where its step ended: a long step's point lies a whole step after the
+            # previous one, which must not read as a gap in the recording
+            "gap_s": float(np.nanmax(latency)) + float(result.run.get("max_gap_s") or 1.0),
         }
     shaded = [
         [(summary.start_ns - origin) / 1e9, (summary.end_ns - origin) / 1e9]
@@ -88,13 +92,12 @@ def _payload(result: RunMetrics, timeline: Timeline) -> dict[str, Any]:
     ranks = result.ranks
     bars = {}
     if result.steps.num_rows:
-        bars = {
-            "latency_histogram": _histogram(to_numpy(result.steps.column("latency_s"))),
-            "ranks": {
-                "values": np.round(to_numpy(ranks.column("mean_step_s")), 5).tolist(),
-                "labels": [f"rank {rank}" for rank in to_numpy(ranks.column("rank")).tolist()],
-                "x_label": "mean step duration of each rank (s)",
-            },
+        bars = {"latency_histogram": _histogram(to_numpy(result.steps.column("latency_s")))}
+    if ranks.num_rows > 1:  # one rank has no skew to show
+        bars["ranks"] = {
+            "values": np.round(to_numpy(ranks.column("mean_step_s")), 5).tolist(),
+            "labels": [f"rank {rank}" for rank in to_numpy(ranks.column("rank")).tolist()],
+            "x_label": "mean step duration of each rank (s)",
         }
     return {
         "range_s": [0.0, max(job.seconds, 1e-3)],
@@ -224,7 +227,7 @@ def _body(trace: Trace, result: RunMetrics, payload: dict[str, Any]) -> str:
     subtitle = (
         f"{run.get('status')} · {job.seconds:,.1f} s recorded · {len(run.get('gpus') or [])} GPU(s) · "
         f"{run.get('train_steps')} train steps · {run.get('generate_calls')} generate calls · "
-        f"model {model.get('class') or 'unknown'} ({_number(model.get('total_params'), '{:,.0f}')} parameters)"
+        f"model {model.get('name_or_path') or model.get('class') or 'unknown'} ({_number(model.get('total_params'), '{:,.0f}')} parameters)"
     )
     charts = "".join(time_chart(key, spec["title"]) for key, spec in payload["time_charts"].items() if key != "steps")
     if "steps" in payload["time_charts"]:
@@ -246,11 +249,13 @@ def _body(trace: Trace, result: RunMetrics, payload: dict[str, Any]) -> str:
             "<button data-reset>reset</button>. Shaded: the train and inference windows; thin lines: step ends and "
             "(orange) log-window ends, drawn once zoomed in far enough. Bands: the spread of the samples each "
             "point stands for. Display only: every figure is computed from all samples.</p>",
-            charts,
+            charts if result.per_gpu.num_rows else _no_gpu_samples(result) + charts,
             "</section>",
             _latency_section(result),
             _generate_section(result),
-            f"<section><h2>Energy: trapezoid vs the GPU's counter</h2>{_energy_check(result)}</section>",
+            f"<section><h2>Energy: trapezoid vs the GPU's counter</h2>{_energy_check(result)}</section>"
+            if result.per_gpu.num_rows
+            else "",
             f"<section><h2>Every figure</h2>{windows}</section>",
             f"<section><h2>Run metadata</h2>{_metadata(trace)}</section>",
             f"<section class='notes'><h2>Notes</h2><ul>{notes or '<li>none</li>'}</ul></section>" if notes else "",
@@ -261,15 +266,19 @@ def _body(trace: Trace, result: RunMetrics, payload: dict[str, Any]) -> str:
 def _latency_section(result: RunMetrics) -> str:
     if result.steps.num_rows == 0:
         return ""
-    return "".join(
-        [
-            "<section><h2>Step latency</h2><div class='two'><div>",
-            bar_chart("latency_histogram", "Distribution of step latencies"),
-            "</div><div>",
-            bar_chart("ranks", "Per-rank mean step duration (skew)"),
-            "</div></div></section>",
-        ]
-    )
+    histogram = bar_chart("latency_histogram", "Distribution of step latencies")
+    if result.ranks.num_rows < 2:
+        return (
+            f"<section><h2>Step latency</h2>{histogram}<p class='hint'>One rank: no skew between ranks.</p></section>"
+        )
+    skew = bar_chart("ranks", "Per-rank mean step duration (skew)")
+    return f"<section><h2>Step latency</h2><div class='two'><div>{histogram}</div><div>{skew}</div></div></section>"
+
+
+def _no_gpu_samples(result: RunMetrics) -> str:
+    """Why a run has no GPU timelines or per-GPU figures, instead of empty tables."""
+    said = list(result.run.get("missing") or []) or ["the trace holds no GPU samples"]
+    return "<p class='hint'>No GPU samples in this run: " + " ".join(esc(line) for line in said) + "</p>"
 
 
 def _generate_section(result: RunMetrics) -> str:

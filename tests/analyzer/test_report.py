@@ -23,7 +23,7 @@ from efftrace.analyzer.present import report
 from efftrace.analyzer.read.loader import open_run
 from helpers.runs import ROOT
 from helpers.synthetic_runs import HOSTILE, square_wave_run
-from helpers.trace_builder import ns
+from helpers.trace_builder import TraceBuilder, ns
 
 SAMPLE_TRACES = sorted((ROOT / "sample_traces").glob("h100-*/trace"))
 
@@ -71,7 +71,8 @@ def test_report_holds_each_gpus_charts_and_stays_within_its_display_budget(tmp_p
     }
     for key in data["time_charts"]:
         assert f'data-time-chart="{key}"' in page
-    assert len(data["step_ends_s"]) == 58 and data["bar_charts"]["ranks"]["labels"] == ["rank 0"]
+    assert len(data["step_ends_s"]) == 58 and "ranks" not in data["bar_charts"], "one rank: no one-bar skew chart"
+    assert "One rank: no skew between ranks." in page
     assert sum(data["bar_charts"]["latency_histogram"]["values"]) == 58
     assert "Energy: trapezoid vs the GPU's counter" in page and "Run metadata" in page
     assert "<script src" not in page and "http://" not in page and "https://" not in page, "no network"
@@ -140,3 +141,34 @@ def test_compare_errors_are_one_line(tmp_path):
     result = effanalyze("compare", str(tmp_path / "missing"), str(tmp_path))
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip().count("\n") == 0 and "missing" in result.stderr
+
+
+def test_the_step_latency_line_joins_across_a_long_step(tmp_path):
+    """A 10-s step after 1-s steps lands 10 s after the previous point: not a gap in the recording."""
+    builder = TraceBuilder(tmp_path / "run")
+    builder.gpu(0)
+    times = np.arange(0, 40.001, 0.1)
+    builder.gpu_samples(0, times, power_instant_mw=np.full(times.size, 200e3))
+    for step in range(1, 11):
+        builder.step(0, step, float(step), step + 0.9)
+    builder.step(0, 11, 11.0, 21.0)  # the long one
+    for step in range(12, 20):
+        builder.step(0, step, float(step + 10), step + 10.9)
+    page = tmp_path / "r.html"
+    assert effanalyze(str(builder.write(end_s=40.0)), "-q", "--report", str(page)).returncode == 0
+    steps = payload_of(page.read_text())["time_charts"]["steps"]
+    assert steps["gap_s"] >= 10.0 + 1.0, "joined up to the longest step plus the samples' gap bound"
+
+
+def test_every_time_chart_has_its_unit_and_a_run_without_gpu_samples_explains_itself(tmp_path):
+    run = square_wave_run(tmp_path / "run", gpus=1, seconds=20.0)
+    for stream in run.glob("gpu-*.arrow"):
+        stream.unlink()
+    page = tmp_path / "r.html"
+    assert effanalyze(str(run), "-q", "--report", str(page)).returncode == 0
+    text = page.read_text()
+    data = payload_of(text)
+    assert all(chart["unit"] for chart in data["time_charts"].values())
+    assert "No GPU samples in this run:" in text and "gpu-node.arrow is missing" in text
+    assert "Energy: trapezoid vs the GPU's counter" not in text, "no empty energy table"
+    assert "this.spec.unit, 4, PAD.top" in (ROOT / "analyzer" / "present" / "report_assets" / "charts.js").read_text()

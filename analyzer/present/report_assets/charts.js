@@ -40,7 +40,7 @@
     return { ctx, width, height };
   }
 
-  const PAD = { left: 52, right: 12, top: 8, bottom: 22 };
+  const PAD = { left: 52, right: 12, top: 18, bottom: 22 };
 
   class TimeChart {
     constructor(element, spec) {
@@ -153,6 +153,8 @@
         ctx.stroke();
         ctx.fillText(String(+v.toPrecision(3)), PAD.left - 4, y(v) + 4);
       }
+      ctx.textAlign = "left";
+      ctx.fillText(this.spec.unit, 4, PAD.top - 6);  // the y axis's unit, above its numbers
       const xStep = niceStep(view.hi - view.lo, 8);
       ctx.textAlign = "center";
       for (let s = Math.ceil(view.lo / xStep) * xStep; s <= view.hi; s += xStep) {
@@ -187,7 +189,10 @@
 
     line(ctx, series, y, color) {
       const [first, last] = this.visible(series);
-      const gap = Math.max(1, Math.round(data.max_gap_s / series.dt));
+      // a chart may say how far apart two points can be and still be joined (step latencies: the
+      // longest step), else the samples' gap bound applies
+      const gapS = this.spec.gap_s === undefined || this.spec.gap_s === null ? data.max_gap_s : this.spec.gap_s;
+      const gap = Math.max(1, Math.round(gapS / series.dt));
       let points = 0;
       if (series.min && series.max) {
         ctx.fillStyle = color + "33";
