@@ -224,10 +224,11 @@ def _body(trace: Trace, result: RunMetrics, payload: dict[str, Any]) -> str:
     run = result.run
     job = result.summaries["job"]
     model = run.get("model") or {}
+    named = model.get("name_or_path") or model.get("class") or "unknown"
     subtitle = (
         f"{run.get('status')} · {job.seconds:,.1f} s recorded · {len(run.get('gpus') or [])} GPU(s) · "
         f"{run.get('train_steps')} train steps · {run.get('generate_calls')} generate calls · "
-        f"model {model.get('name_or_path') or model.get('class') or 'unknown'} ({_number(model.get('total_params'), '{:,.0f}')} parameters)"
+        f"model {named} ({_number(model.get('total_params'), '{:,.0f}')} parameters)"
     )
     charts = "".join(time_chart(key, spec["title"]) for key, spec in payload["time_charts"].items() if key != "steps")
     if "steps" in payload["time_charts"]:
