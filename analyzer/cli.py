@@ -197,7 +197,14 @@ def analyze(
     max_gap: float | None,
     quiet: bool,
 ) -> None:
-    """Compute the EfficientLLM metrics of RUN_DIR, a run directory written by effrec."""
+    """Compute the EfficientLLM metrics of RUN_DIR, a run directory written by effrec.
+
+    \b
+    Examples:
+      effanalyze sample_traces/h100-lora-sft/trace
+      effanalyze sample_traces/h100-lora-sft/trace --tensorboard --report report.html
+      effanalyze sample_traces/h100-predict/trace --json - | jq .windows.inference
+    """
     # Imported here, not at the top, so that `effanalyze --help` answers without loading numpy.
     from efftrace.analyzer.compute.metrics import analyze as compute
     from efftrace.analyzer.present import console, files, outputs, report, tensorboard_events

@@ -295,6 +295,34 @@ def _(run: Path) -> None:
     valid_run(run, late_gpu_from_s=10.0)
 
 
+@case("unfinished-run", "analysis", "UNFINISHED: unfinished run (meta.json says 'running')")
+def _(run: Path) -> None:
+    """effrec killed before it finalised the manifest: the model is only in the rank's own file."""
+    valid_run(run)
+    model = {"class": "LlamaForCausalLM", "total_params": 1_000_000, "trainable_params": 1_000_000}
+    (run / schema.rank_info_file(HOST, 0)).write_text(json.dumps({"rank": 0, "host": HOST, "model": model}))
+    _edit_meta(run, lambda meta: meta.update(status="running", ended_ns=None, model=None, ranks=[]))
+
+
+@case("gpu-samples-file-absent", "analysis", f"MISSING: GPU 0 of host {HOST}")
+def _(run: Path) -> None:
+    valid_run(run)
+    (run / GPU_FILE).unlink()
+    (run / POWER_FILE).unlink()
+
+
+@case("rank-events-file-absent", "analysis", f"{schema.events_file(HOST, 1)} is missing")
+def _(run: Path) -> None:
+    valid_run(run)
+    _edit_meta(run, lambda meta: meta.update(ranks=[{"rank": 0, "host": HOST}, {"rank": 1, "host": HOST}]))
+
+
+@case("folder-of-runs", "error", "a folder of 2 runs")
+def _(run: Path) -> None:
+    valid_run(run / "20261201T100000Z-first")
+    valid_run(run / "20261201T110000Z-second")
+
+
 def main() -> None:
     out = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent / "bad"
     if out.exists():
