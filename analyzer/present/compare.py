@@ -99,17 +99,11 @@ def fact_rows(runs: list[Compared], exact: bool = False) -> list[list[str]]:
         row("model", [_model_name(run) for run in runs]),
         row("parameters", [count(model.get("total_params")) for model in models]),
         row("trainable parameters", [count(model.get("trainable_params")) for model in models]),
-        row(
-            "fine-tuning",
-            [_config(run.trace, "finetuning_type") if _trained(run) else "none (inference only)" for run in runs],
-        ),
+        row("fine-tuning", [_fine_tuning(run) for run in runs]),
         row("GPUs", [_gpus(run.result) for run in runs]),
         row("world size", [run.result.run.get("world_size") for run in runs]),
         row("batch per device", [_batch(run) for run in runs]),
-        row(
-            "gradient accumulation",
-            [_rank_setting(run.trace, "gradient_accumulation_steps") if _trained(run) else None for run in runs],
-        ),
+        row("gradient accumulation", [_accumulation(run) for run in runs]),
         row("train steps", [run.result.run.get("train_steps") for run in runs]),
         row("window compared", [_compared_window(run) for run in runs]),
     ]
