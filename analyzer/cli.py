@@ -18,7 +18,8 @@ from typing import Any
 import click
 
 from efftrace.analyzer.errors import TraceError
-from efftrace.recorder.format.ranges import LOG_INTERVAL, MAX_GAP_S, PEAK_TFLOPS, Accepted
+from efftrace.recorder.format.options import CheckedOption
+from efftrace.recorder.format.ranges import LOG_INTERVAL, MAX_GAP_S, PEAK_TFLOPS
 from efftrace.recorder.format.version import __version__
 
 EXIT_BAD_INPUT = 2
@@ -85,24 +86,9 @@ class _RunCommand(click.Command):
         formatter.write_usage("effanalyze", "RUN_DIR [OPTIONS]")
 
 
-class _Checked(click.ParamType):
-    """An option checked against its :mod:`~efftrace.recorder.format.ranges` entry, refused in the words
-    the Python API and the environment variables use."""
-
-    def __init__(self, accepted: Accepted, option: str) -> None:
-        self.accepted, self.option = accepted, option
-        self.name = accepted.kind.__name__
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        try:
-            return self.accepted.check(self.option, value)
-        except ValueError as error:
-            raise click.UsageError(str(error), ctx) from None
-
-
 _log_interval_option = click.option(
     "--log-interval",
-    type=_Checked(LOG_INTERVAL, "--log-interval"),
+    type=CheckedOption(LOG_INTERVAL, "--log-interval"),
     default=None,
     help="Steps per log window, 1 to 10^9 (default: EFFICIENTLLM_LOG_INTERVAL, else 10).",
 )
@@ -176,10 +162,12 @@ def main() -> None:
     show_default=True,
     help="Power series for AEC and energy; auto takes the driver buffer, else instant, else averaged power.",
 )
-@click.option("--peak-tflops", type=_Checked(PEAK_TFLOPS, "--peak-tflops"), help="Peak dense TFLOP/s per GPU for MFU.")
+@click.option(
+    "--peak-tflops", type=CheckedOption(PEAK_TFLOPS, "--peak-tflops"), help="Peak dense TFLOP/s per GPU for MFU."
+)
 @click.option(
     "--max-gap",
-    type=_Checked(MAX_GAP_S, "--max-gap"),
+    type=CheckedOption(MAX_GAP_S, "--max-gap"),
     help="Seconds between samples beyond which a gap is not bridged (default: 5 poll intervals, at least 1 s).",
 )
 @_quiet_option

@@ -32,7 +32,8 @@ from efftrace.recorder.config import (
     polls_per,
 )
 from efftrace.recorder.format import schema
-from efftrace.recorder.format.ranges import POLL_INTERVAL_S, Accepted
+from efftrace.recorder.format.options import CheckedOption
+from efftrace.recorder.format.ranges import POLL_INTERVAL_S
 from efftrace.recorder.run_dir import create_run_dir, default_name
 from efftrace.recorder.sampling.host import HostSampling
 
@@ -43,21 +44,6 @@ USAGE_ERROR = 2
 
 class UsageProblem(Exception):
     """Something about the invocation; reported as one line with exit code 2."""
-
-
-class _Checked(click.ParamType):
-    """An option's value checked against its :mod:`~efftrace.recorder.format.ranges` entry, refused in
-    the words the environment variables and the Python API use."""
-
-    def __init__(self, accepted: Accepted, option: str) -> None:
-        self.accepted, self.option = accepted, option
-        self.name = accepted.kind.__name__
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        try:
-            return self.accepted.check(self.option, value)
-        except ValueError as error:
-            raise click.UsageError(str(error), ctx) from None
 
 
 class _CommandAfterSeparator(click.Command):
@@ -125,7 +111,7 @@ def _say(message: str) -> None:
 @click.option("--name", help="Name of the run directory [default: the config file's stem or the program].")
 @click.option(
     "--interval",
-    type=_Checked(POLL_INTERVAL_S, "--interval"),
+    type=CheckedOption(POLL_INTERVAL_S, "--interval"),
     help="Seconds between NVML polls, 0.001 to 3600 [default: EFFICIENTLLM_COLLECTION_INTERVAL or 0.1].",
 )
 @click.option(
