@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Callable
@@ -34,7 +35,7 @@ from efftrace.recorder.config import (
 from efftrace.recorder.format import schema
 from efftrace.recorder.format.options import CheckedOption
 from efftrace.recorder.format.ranges import POLL_INTERVAL_S
-from efftrace.recorder.run_dir import create_run_dir, default_name
+from efftrace.recorder.run_dir import create_run_dir, default_name, job_name, safe_name, shared_run_dir
 from efftrace.recorder.sampling.host import HostSampling
 
 AUTOINSTRUMENT_DIR = Path(__file__).resolve().parent / "in_training" / "_autoinstrument"
@@ -110,6 +111,12 @@ def _say(message: str) -> None:
 )
 @click.option("--name", help="Name of the run directory [default: the config file's stem or the program].")
 @click.option(
+    "--run-dir",
+    type=click.Path(file_okay=False),
+    help="Record into exactly this directory; the effrecs of a job's hosts may share it (a shared filesystem) "
+    "[default: <out>/<job> where SLURM or torchrun's --rdzv-id names the job, else <out>/<UTC time>-<name>].",
+)
+@click.option(
     "--interval",
     type=CheckedOption(POLL_INTERVAL_S, "--interval"),
     help="Seconds between NVML polls, 0.001 to 3600 [default: EFFICIENTLLM_COLLECTION_INTERVAL or 0.1].",
@@ -127,7 +134,13 @@ def _say(message: str) -> None:
 @click.version_option(__version__, "--version", prog_name="effrec", message="%(prog)s %(version)s")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def effrec(
-    out: str, name: str | None, interval: float | None, no_sync: bool, status: bool, command: tuple[str, ...]
+    out: str,
+    name: str | None,
+    run_dir: str | None,
+    interval: float | None,
+    no_sync: bool,
+    status: bool,
+    command: tuple[str, ...],
 ) -> int:
     """Run COMMAND and record GPU telemetry and training events for effanalyze.
 
@@ -145,11 +158,30 @@ def effrec(
     if not settings.enabled:
         os.execv(program, argv)  # EFFICIENTLLM_METRICS_ENABLED=false: the command, untouched
     interval_s = interval if interval is not None else settings.interval_s
+    folder = _run_dir(out, name, run_dir, argv)
+    return record(folder, argv, program, interval_s, settings.history_size, cuda_sync=not no_sync, status=status)
+
+
+def _run_dir(out: str, name: str | None, given: str | None, argv: list[str]) -> Path:
+    """The run directory: ``--run-dir``, else the job's (shared by its hosts), else a fresh one.
+
+    A directory this host has already recorded into is refused: a second recording would replace
+    the first one's files.
+    """
+    job = job_name(argv, os.environ)
     try:
-        run_dir = create_run_dir(out, name or default_name(argv))
+        if given is None and job is None:
+            return create_run_dir(out, name or default_name(argv))
+        shared = Path(given) if given is not None else Path(out) / (f"{safe_name(name)}-{job}" if name else job)
+        folder = shared_run_dir(shared)
     except OSError as error:
-        raise UsageProblem(f"cannot create a run directory in {out}: {error.strerror or error}") from None
-    return record(run_dir, argv, program, interval_s, settings.history_size, cuda_sync=not no_sync, status=status)
+        raise UsageProblem(f"cannot create a run directory in {given or out}: {error.strerror or error}") from None
+    own = folder / schema.host_manifest_file(socket.gethostname())
+    if own.exists():
+        raise UsageProblem(
+            f"{folder} already holds a recording of host {socket.gethostname()} ({own.name}); give another --run-dir"
+        )
+    return folder
 
 
 def record(
@@ -180,7 +212,7 @@ def record(
         host,
         ["effrec", *sys.argv[1:]],
     )
-    _save_manifest(lambda: meta.write_json_atomically(run_dir / schema.META_FILE, manifest))
+    _save_manifest(lambda: meta.start(run_dir, manifest))
     _say(f"recording into {run_dir}")
     received: list[int] = []
     started: list[subprocess.Popen] = []

@@ -100,9 +100,88 @@ def merge_rank_info(run_dir: Path, manifest: dict[str, Any]) -> None:
         manifest["versions"] = with_model[0].get("versions")
 
 
+def start(run_dir: Path, manifest: dict[str, Any]) -> None:
+    """Write this host's manifest, and ``meta.json`` unless another host of the job wrote it first.
+
+    ``manifest["hosts"]`` holds this host alone. In a directory several hosts share, the first
+    effrec to start writes what is common; no host ever replaces another host's file.
+    """
+    host = manifest["hosts"][0]
+    host.update(status="running", started_ns=manifest["started_ns"], recorder_pid=os.getpid())
+    _create_once(run_dir / schema.META_FILE, manifest)
+    write_json_atomically(run_dir / schema.host_manifest_file(str(host["hostname"])), host)
+
+
+def _create_once(path: Path, document: dict[str, Any]) -> bool:
+    """Write ``path`` whole unless it exists; True if this process wrote it. A hard link of a finished
+    temporary file creates it atomically, also on shared filesystems; where links are not supported,
+    an exclusive create does."""
+    text = json_values.dumps(document) + "\n"
+    temporary = path.with_name(f".{path.name}.{socket.gethostname()}.{os.getpid()}.tmp")
+    temporary.write_text(text)
+    try:
+        os.link(temporary, path)
+        return True
+    except FileExistsError:
+        return False
+    except OSError:
+        try:
+            with open(path, "x", encoding="utf-8") as handle:
+                handle.write(text)
+            return True
+        except FileExistsError:
+            return False
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def host_manifests(run_dir: Path) -> list[dict[str, Any]]:
+    """Every host's own manifest in the run, by host name (a damaged one is left out)."""
+    hosts = []
+    for path in sorted(run_dir.glob(f"{schema.HOST_MANIFEST_PREFIX}*.json")):
+        try:
+            host = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(host, dict) and isinstance(host.get("hostname"), str):
+            hosts.append(host)
+    return hosts
+
+
+def _run_status(hosts: list[dict[str, Any]]) -> tuple[str, int | None]:
+    """The job's status and exit code from its hosts': complete only if every host completed."""
+    if len(hosts) == 1:
+        return str(hosts[0].get("status")), hosts[0].get("exit_code")
+    statuses = [host.get("status") for host in hosts]
+    codes = [host.get("exit_code") for host in hosts if isinstance(host.get("exit_code"), int)]
+    failing = next((code for code in codes if code != 0), None)
+    if all(status == "complete" for status in statuses):
+        return "complete", 0 if codes else None
+    return ("killed" if "killed" in statuses else "failed"), failing
+
+
 def finalise(
     run_dir: Path, manifest: dict[str, Any], status: str, exit_code: int | None, sampler: dict[str, Any]
 ) -> None:
-    manifest.update(status=status, exit_code=exit_code, ended_ns=time.time_ns(), sampler=sampler)
-    merge_rank_info(run_dir, manifest)
-    write_json_atomically(run_dir / schema.META_FILE, manifest)
+    """End this host's recording in its own manifest; the last host of the job to end finalises
+    ``meta.json`` (whichever it is: each one, ending, looks whether any other still records)."""
+    host = manifest["hosts"][0]
+    host.update(status=status, exit_code=exit_code, ended_ns=time.time_ns(), sampler=sampler)
+    write_json_atomically(run_dir / schema.host_manifest_file(str(host["hostname"])), host)
+    hosts = host_manifests(run_dir) or [host]
+    if any(other.get("status") == "running" for other in hosts):
+        return  # another host still records: it finalises the run when it ends
+    try:
+        common = json.loads((run_dir / schema.META_FILE).read_text())
+    except (OSError, ValueError):
+        common = dict(manifest)  # meta.json lost or damaged: this host's view of what is common
+    run_status, run_code = _run_status(hosts)
+    common.update(
+        hosts=hosts,
+        status=run_status,
+        exit_code=run_code,
+        ended_ns=max(int(other.get("ended_ns") or 0) for other in hosts),
+        sampler=hosts[0].get("sampler") if len(hosts) == 1 else None,
+    )
+    merge_rank_info(run_dir, common)
+    write_json_atomically(run_dir / schema.META_FILE, common)

@@ -45,6 +45,10 @@ def unfinished(
             first, last = int(steps.step[logs.first[-1]]), int(logs.last_step[-1])
             partial.append(f"log window {logs.count}")
             covered += f"; the last log window (steps {first}-{last}) is not complete"
+    hosts = [host for host in trace.meta.get("hosts") or [] if isinstance(host, dict)]
+    still = [str(host.get("hostname")) for host in hosts if host.get("status") == "running"]
+    if len(hosts) > 1 and still:
+        covered += f"; host(s) not finished: {', '.join(still)}"
     for gone in trace.recorder_gone:
         noticed = gone.get("noticed_ns")
         if isinstance(noticed, int):

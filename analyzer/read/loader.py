@@ -134,6 +134,24 @@ def _fold_rank_files(run_dir: Path, meta: dict[str, Any]) -> None:
         meta["versions"] = meta.get("versions") or with_model[0].get("versions")
 
 
+def _fold_host_files(run_dir: Path, meta: dict[str, Any]) -> None:
+    """Each host's own ``host-<host>.json`` over what ``meta.json`` lists: while a job runs, or when one
+    of its hosts died, only the host files know every host and each one's status."""
+    listed = [host for host in meta.get("hosts") or [] if isinstance(host, dict)]
+    for path, host in _small_json_files(run_dir, schema.HOST_MANIFEST_PREFIX):
+        try:
+            check_manifest(path, {"hosts": [host]})
+        except TraceError:
+            continue
+        same = [at for at, known in enumerate(listed) if known.get("hostname") == host.get("hostname")]
+        if same:
+            listed[same[0]] = host
+        else:
+            listed.append(host)
+    if listed:
+        meta["hosts"] = listed
+
+
 def _recorder_gone(run_dir: Path) -> list[dict[str, Any]]:
     """What training processes left when they saw their effrec stop before the job (see the recorder)."""
     return [info for _, info in _small_json_files(run_dir, schema.RECORDER_GONE_PREFIX)]
@@ -150,6 +168,7 @@ class Trace:
         self.run_dir = Path(run_dir)
         self.meta = _read_meta(self.run_dir)
         self.recorder_gone = _recorder_gone(self.run_dir)
+        _fold_host_files(self.run_dir, self.meta)
         if not self.meta.get("ranks"):
             _fold_rank_files(self.run_dir, self.meta)
         self.gpu_files = _stream_files(self.run_dir, schema.GPU_SAMPLES_PREFIX)

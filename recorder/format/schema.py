@@ -33,6 +33,8 @@ GPU_SAMPLES_PREFIX = "gpu-"
 POWER_SAMPLES_PREFIX = "power-"
 EVENTS_PREFIX = "events-"
 RANK_INFO_PREFIX = "rank-"
+HOST_MANIFEST_PREFIX = "host-"
+"""``host-<host>.json``: one host's own manifest (its GPUs, clocks, sampler cost, status), written by its effrec."""
 RECORDER_GONE_PREFIX = "recorder-gone-"
 """``recorder-gone-<host>-r<rank>.json``: a training process saw its effrec stop before the job did."""
 ARROW_SUFFIX = ".arrow"
@@ -124,6 +126,10 @@ def events_file(host: str, rank: int) -> str:
 
 def rank_info_file(host: str, rank: int) -> str:
     return f"{RANK_INFO_PREFIX}{host_tag(host)}-r{rank}.json"
+
+
+def host_manifest_file(host: str) -> str:
+    return f"{HOST_MANIFEST_PREFIX}{host_tag(host)}.json"
 
 
 def recorder_gone_file(host: str, rank: int) -> str:

@@ -28,7 +28,6 @@ from typing import Any
 
 from efftrace.recorder import meta
 from efftrace.recorder.config import ENV_RUN_DIR, FLUSH_INTERVAL_S, RecorderSettings, cuda_sync_enabled
-from efftrace.recorder.format import schema
 from efftrace.recorder.format.ranges import POLL_INTERVAL_S
 from efftrace.recorder.in_training import torch_probe
 from efftrace.recorder.in_training.events import EventLog, current_rank, process_event_log
@@ -95,7 +94,7 @@ class Recorder:
                 host,
                 sys.argv,
             )
-            meta.write_json_atomically(self.run_dir / schema.META_FILE, self._manifest)
+            meta.start(self.run_dir, self._manifest)
             self._log = EventLog(self.run_dir, current_rank(), self.history_size)
         self._write_rank_info()
         return self
