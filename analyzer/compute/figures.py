@@ -8,13 +8,14 @@ knows the seed's labels and how each figure's source is described.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
 from efftrace.analyzer.compute.catalog import CATALOG, WINDOW_FIGURES, where
+from efftrace.analyzer.compute.clocks import ClockOffset
 from efftrace.analyzer.compute.settings import AnalysisSettings, WindowGroups
 from efftrace.analyzer.compute.signals import SIGNAL_BY_NAME, GpuKey
 from efftrace.analyzer.compute.steps import Generations, LogWindows, Steps
@@ -35,6 +36,7 @@ class Context:
     gpu_info: dict[GpuKey, RecordedGpu]
     unfinished: dict[str, Any] | None = None  # what an unfinished run's figures cover (compute.completeness)
     missing: tuple[list[str], list[dict[str, Any]]] = ([], [])  # what the files lack (compute.completeness)
+    clock_offsets: list[ClockOffset] = field(default_factory=list)  # hosts' clocks (compute.clocks)
 
     @property
     def params(self) -> int | None:
@@ -397,4 +399,15 @@ def _run_info(context: Context, steps: Steps, gens: Generations, per_gpu: dict[G
         "unfinished": context.unfinished,
         "missing": context.missing[0],
         "gpus_missing": context.missing[1],
+        "clocks": [
+            {
+                "host": offset.host,
+                "reference": offset.reference,
+                "offset_ms": offset.offset_ns / 1e6,
+                "uncertainty_ms": offset.uncertainty_ns / 1e6,
+                "steps": offset.steps,
+                "corrected": offset.corrected,
+            }
+            for offset in context.clock_offsets
+        ],
     }

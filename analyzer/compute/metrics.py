@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from efftrace.analyzer.compute.catalog import combined
+from efftrace.analyzer.compute.clocks import aligned_events, clock_notes, estimate
 from efftrace.analyzer.compute.combine import Combine, combine_gpus
 from efftrace.analyzer.compute.completeness import missing_pieces, unfinished
 from efftrace.analyzer.compute.counter_spans import CounterWindows, counter_reading_times, counter_windows
@@ -208,10 +209,15 @@ def analyze(trace: Trace, settings: AnalysisSettings | None = None) -> RunMetric
     """Compute every figure of the run; raises :class:`TraceError` when it has nothing to measure."""
     settings = settings or AnalysisSettings.from_env()
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="efftrace-counter") as pool:
-        # the counter's reading times are decoded (C++, GIL released) while the events are read and
-        # the other signals integrated; the checked signals wait for them (efftrace.analyzer.compute.counter_spans)
-        readings = pool.submit(counter_reading_times, trace.unreported())
+        # the events first (they are few): from their step ends, each host's clock offset, which the
+        # reading of every later batch corrects where it is large enough (efftrace.analyzer.compute.clocks)
         events = trace.events()
+        offsets = estimate(events)
+        trace.clock_offsets_ns = {offset.host: round(offset.offset_ns) for offset in offsets if offset.corrected}
+        events = aligned_events(events, offsets)
+        # the counter's reading times are decoded (C++, GIL released) while the other signals are
+        # integrated; the checked signals wait for them (efftrace.analyzer.compute.counter_spans)
+        readings = pool.submit(counter_reading_times, trace.unreported())
         steps = train_steps(events)
         gens = generations(events)
         if steps.count == 0 and gens.count == 0:
@@ -258,6 +264,7 @@ def analyze(trace: Trace, settings: AnalysisSettings | None = None) -> RunMetric
             f"the energy counter went back {integrals.counter_resets} times (a driver reload?); "
             "those intervals add nothing to its increase"
         )
+    notes += clock_notes(offsets, float(np.median(steps.latency_s)) if steps.count else None)
     if steps.repeated:
         notes.append(f"{steps.repeated} (rank, step) pairs were recorded twice (several Trainer.train() calls?)")
     context = Context(
@@ -269,6 +276,7 @@ def analyze(trace: Trace, settings: AnalysisSettings | None = None) -> RunMetric
         gpu_info={(gpu.host, gpu.index): gpu for gpu in trace.gpus},
         unfinished=unfinished(trace, steps, logs, job_start, int(groups.ends_ns[0])),
         missing=missing_pieces(trace, set(per_gpu)),
+        clock_offsets=offsets,
     )
     return build_result(context, steps, logs, gens, groups, per_gpu, aggregate, step_columns, notes)
 

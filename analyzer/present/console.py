@@ -53,6 +53,12 @@ def render(result: RunMetrics) -> str:
     if run.get("unfinished"):
         lines.append(f"UNFINISHED: {run['unfinished']['message']}")
     lines += [f"MISSING: {line}" for line in run.get("missing") or []]
+    for clock in run.get("clocks") or []:
+        done = "corrected" if clock["corrected"] else "left as is (within 1 ms or its uncertainty)"
+        lines.append(
+            f"Clock of host {clock['host']}: {clock['offset_ms']:+.3f} ms ± {clock['uncertainty_ms']:.3f} ms from "
+            f"host {clock['reference']} (median over {clock['steps']} step ends), {done}"
+        )
     train, inference, job = result.train, result.inference, result.summaries["job"]
     if train is not None:
         lines += _block(f"[EfficientLLM Metrics] Step {run['last_step']}:", train, list(SEED_FIGURES))

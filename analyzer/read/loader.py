@@ -17,13 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
 from efftrace.analyzer.errors import TraceError
 from efftrace.analyzer.read.manifest import check_manifest
 from efftrace.analyzer.read.run_search import not_a_run
 from efftrace.recorder.format import schema
-from efftrace.recorder.format.columns import repeated_string
+from efftrace.recorder.format.columns import from_numpy, repeated_string, to_numpy
 
 _IPC_CONTINUATION = b"\xff\xff\xff\xff"
 _UNREADABLE = (pa.ArrowException, OSError, ValueError)  # what pyarrow raises on bytes that are not a valid stream
@@ -157,6 +158,16 @@ def _recorder_gone(run_dir: Path) -> list[dict[str, Any]]:
     return [info for _, info in _small_json_files(run_dir, schema.RECORDER_GONE_PREFIX)]
 
 
+def _on_reference_clock(batch: pa.RecordBatch, offset_ns: int) -> pa.RecordBatch:
+    """The batch with its ``time_ns`` moved by a host's clock offset (events are moved by the analysis)."""
+    at = batch.schema.get_field_index("time_ns")
+    if at < 0:
+        return batch
+    columns = list(batch.columns)
+    columns[at] = from_numpy(to_numpy(batch.column(at)).astype(np.int64) - offset_ns)
+    return pa.RecordBatch.from_arrays(columns, schema=batch.schema)
+
+
 class Trace:
     """A run directory opened for reading: its manifest, its GPUs and its streams.
 
@@ -176,6 +187,7 @@ class Trace:
         self.event_files = _stream_files(self.run_dir, schema.EVENTS_PREFIX)
         self._notes: dict[str, None] = {}
         self.progress: Callable[[str, int, int], None] | None = None  # (file name, bytes read, file size)
+        self.clock_offsets_ns: dict[str, int] = {}  # per host: subtracted from its samples' times as read
 
     @property
     def notes(self) -> list[str]:
@@ -278,8 +290,10 @@ class Trace:
         self, files: list[StreamFile], expected: pa.Schema, columns: list[str] | None
     ) -> Iterator[tuple[str, pa.RecordBatch]]:
         for stream in files:
+            offset = self.clock_offsets_ns.get(stream.host, 0)
             for batch in self._read_stream(stream.path, expected, columns):
-                yield stream.host, batch.select(columns) if columns is not None else batch
+                batch = batch.select(columns) if columns is not None else batch
+                yield stream.host, _on_reference_clock(batch, offset) if offset else batch
 
     def _read_stream(
         self, path: Path, expected: pa.Schema, columns: list[str] | None = None
