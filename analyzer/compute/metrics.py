@@ -209,15 +209,18 @@ def analyze(trace: Trace, settings: AnalysisSettings | None = None) -> RunMetric
     """Compute every figure of the run; raises :class:`TraceError` when it has nothing to measure."""
     settings = settings or AnalysisSettings.from_env()
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="efftrace-counter") as pool:
-        # the events first (they are few): from their step ends, each host's clock offset, which the
-        # reading of every later batch corrects where it is large enough (efftrace.analyzer.compute.clocks)
+        # the counter's reading times are decoded (C++, GIL released) while the events are read and the
+        # other signals integrated; the checked signals wait for them (efftrace.analyzer.compute.counter_spans).
+        # With several hosts, the events come first: their step ends give each host's clock offset, which
+        # every batch read afterwards is corrected by where it is large enough (efftrace.analyzer.compute.clocks)
+        several_hosts = len({stream.host for stream in trace.event_files}) > 1
+        readings = None if several_hosts else pool.submit(counter_reading_times, trace.unreported())
         events = trace.events()
-        offsets = estimate(events)
+        offsets = estimate(events) if several_hosts else []
         trace.clock_offsets_ns = {offset.host: round(offset.offset_ns) for offset in offsets if offset.corrected}
         events = aligned_events(events, offsets)
-        # the counter's reading times are decoded (C++, GIL released) while the other signals are
-        # integrated; the checked signals wait for them (efftrace.analyzer.compute.counter_spans)
-        readings = pool.submit(counter_reading_times, trace.unreported())
+        if readings is None:
+            readings = pool.submit(counter_reading_times, trace.unreported())
         steps = train_steps(events)
         gens = generations(events)
         if steps.count == 0 and gens.count == 0:
