@@ -129,3 +129,98 @@ def test_every_node_of_a_slurm_job_lands_in_one_directory_and_a_host_never_recor
 )
 def test_the_job_names_its_run(command, env, name):
     assert job_name(command, env) == name
+
+
+LORA_CONFIG = """\
+model_name_or_path: {model}
+stage: sft
+do_train: true
+finetuning_type: lora
+lora_rank: 4
+lora_target: all
+dataset: synthetic
+dataset_dir: {data}
+template: default
+cutoff_len: 128
+overwrite_cache: true
+tokenized_path: {tokenized}
+output_dir: {output}
+logging_steps: 5
+report_to: none
+per_device_train_batch_size: 1
+gradient_accumulation_steps: 1
+learning_rate: 1.0e-4
+num_train_epochs: 2.0
+save_strategy: "no"
+use_cpu: true
+"""
+
+
+@pytest.mark.e2e
+def test_llamafactory_lora_on_two_hosts_of_two_ranks_is_one_run(tmp_path, tiny_llama):
+    """``torchrun --nnodes 2 --nproc-per-node 2`` as LLaMA-Factory launches it (gloo, CPU), one effrec per
+    host, the second host in its own UTS namespace; rendezvous on 127.0.0.1."""
+    pytest.importorskip("llamafactory")
+    datasets = pytest.importorskip("datasets")
+    reason = _can_rename_host()
+    if reason:
+        pytest.skip(reason)
+    bin_dir = Path(sys.executable).parent
+    run_dir, port = tmp_path / "runs" / "lora-job", "29613"
+    launched = []
+    for node, host in ((0, None), (1, OTHER_HOST)):
+        config = tmp_path / f"node{node}.yaml"
+        config.write_text(
+            LORA_CONFIG.format(
+                model=tiny_llama / "model",
+                data=tiny_llama / "data",
+                tokenized=tmp_path / f"tokenized-{node}",  # each node tokenizes for itself
+                output=tmp_path / "out",
+            )
+        )
+        command = [sys.executable, "-m", "efftrace.recorder", "--run-dir", str(run_dir), "--",
+                   str(bin_dir / "llamafactory-cli"), "train", str(config)]  # fmt: skip
+        if host is not None:
+            command = ["unshare", "--uts", "sh", "-c", f'hostname {host} && exec "$@"', "sh", *command]
+        env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "OMP_NUM_THREADS": "1",
+               "FORCE_TORCHRUN": "1", "NNODES": "2", "NODE_RANK": str(node), "NPROC_PER_NODE": "2",
+               "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": port}  # fmt: skip
+        log = tmp_path / f"node{node}.log"  # a file, not a pipe: a full pipe would stall its node and both with it
+        with log.open("w") as output:
+            launched.append((subprocess.Popen(command, env=env, stdout=output, stderr=output, cwd=tmp_path), log))
+    for process, log in launched:
+        assert process.wait(timeout=600) == 0, log.read_text()[-3000:]
+
+    meta = json.loads((run_dir / "meta.json").read_text())
+    assert meta["status"] == "complete" and meta["world_size"] == 4
+    assert sorted(host["hostname"] for host in meta["hosts"]) == sorted([socket.gethostname(), OTHER_HOST])
+    assert [rank["rank"] for rank in meta["ranks"]] == [0, 1, 2, 3]
+    events_files = sorted(path.name for path in run_dir.glob("events-*.arrow"))
+    assert len(events_files) == 4 and {name for name in events_files if OTHER_HOST in name} == {
+        f"events-{OTHER_HOST}-r2.arrow",
+        f"events-{OTHER_HOST}-r3.arrow",
+    }
+    rows = [row for path in sorted(run_dir.glob("events-*.arrow")) for row in _read(path)]
+    steps = [row for row in rows if row["kind"] == "train_step"]
+    # 40 examples over 4 ranks, one per micro-batch and step: 10 steps an epoch, 2 epochs, on every rank
+    for rank in range(4):
+        assert [row["step"] for row in steps if row["rank"] == rank] == list(range(1, 21))
+    tokenized = datasets.load_from_disk(str(tmp_path / "tokenized-0"))["train"]
+    expected_tokens = sum(sum(1 for m in mask if m) for mask in tokenized["attention_mask"])
+    assert sum(row["samples"] for row in steps) == 2 * len(tokenized) == 80
+    assert sum(row["tokens"] for row in steps) == 2 * expected_tokens
+
+    summary = effanalyze_json(run_dir)
+    assert "train_step events of 4 ranks, 20 steps" in summary["windows"]["train"]["figures"]["al_seconds"]["source"]
+    assert summary["windows"]["train"]["figures"]["tt_tokens_per_param_per_sec"]["value"] > 0
+    (clock,) = summary["run"]["clocks"]
+    print(f"clock offset of {OTHER_HOST}: {clock}")
+    assert clock["host"] == OTHER_HOST and abs(clock["offset_ms"]) < 5.0, "one machine: the same clock"
+    assert not clock["corrected"] or abs(clock["offset_ms"]) > 1.0
+
+
+def _read(path: Path) -> list[dict]:
+    import pyarrow as pa
+
+    with pa.OSFile(str(path)) as source:
+        return pa.ipc.open_stream(source).read_all().to_pylist()
