@@ -37,6 +37,8 @@ class Context:
     unfinished: dict[str, Any] | None = None  # what an unfinished run's figures cover (compute.completeness)
     missing: tuple[list[str], list[dict[str, Any]]] = ([], [])  # what the files lack (compute.completeness)
     clock_offsets: list[ClockOffset] = field(default_factory=list)  # hosts' clocks (compute.clocks)
+    unused_gpus: dict[GpuKey, dict] = field(default_factory=dict)  # sampled, used by no rank (compute.placement)
+    ranks: list[dict[str, Any]] = field(default_factory=list)  # each rank's host and GPU (compute.placement)
 
     @property
     def params(self) -> int | None:
@@ -259,6 +261,7 @@ def per_gpu_table(
         "uuid": to_arrow([gpu.uuid if gpu else None for gpu in info], pa.string()),
         "seconds": to_arrow([float(group_seconds[at]) for at in rows for _ in keys], pa.float64()),
         "power_source": to_arrow([per_gpu[key]["power_signal"] for _ in rows for key in keys], pa.string()),
+        "job_gpu": from_numpy(np.array([key not in context.unused_gpus for _ in rows for key in keys], dtype=bool)),
     }
     for entry in where("per_gpu_column"):
         values = np.array([per_gpu[key][entry.key][at] for at in rows for key in keys], dtype=np.float64)
@@ -283,12 +286,29 @@ def step_table(steps: Steps) -> pa.Table:
     )
 
 
-def rank_table(steps: Steps) -> pa.Table:
-    """Each rank's own mean step duration: the per-rank skew."""
+def rank_table(context: Context, steps: Steps, per_gpu: dict[GpuKey, dict], train_at: int | None) -> pa.Table:
+    """Each rank: its own mean step duration (the per-rank skew), the host and GPU it trained on, and
+    that GPU's train-window energy (per step too) and memory, joined by the device's UUID."""
+    rows = context.ranks or [{"rank": int(rank)} for rank in steps.rank_ids]
+    gpus = [(row.get("host"), row.get("gpu")) for row in rows]
+
+    def of_gpu(key: str, scale: float = 1.0) -> pa.Array:
+        values = [
+            per_gpu[gpu][key][train_at] * scale if train_at is not None and gpu in per_gpu else np.nan for gpu in gpus
+        ]
+        return _column(np.array(values, dtype=np.float64))
+
     return pa.table(
         {
             "rank": from_numpy(steps.rank_ids.astype(np.int64)),
             "mean_step_s": from_numpy(steps.rank_mean_duration_s.astype(np.float64)),
+            "host": to_arrow([row.get("host") for row in rows], pa.string()),
+            "gpu": to_arrow([row.get("gpu") for row in rows], pa.int64()),
+            "device_uuid": to_arrow([row.get("device_uuid") for row in rows], pa.string()),
+            "cuda_visible_devices": to_arrow([row.get("cuda_visible_devices") for row in rows], pa.string()),
+            "gpu_energy_j": of_gpu("energy_j"),
+            "gpu_energy_per_step_j": of_gpu("energy_j", 1.0 / max(steps.count, 1)),
+            "gpu_amu_gib": of_gpu("amu_gib"),
         }
     )
 
@@ -367,11 +387,11 @@ def build_result(
         run_dir=context.trace.run_dir,
         run=_run_info(context, steps, gens, per_gpu),
         summaries=summaries,
-        per_gpu=per_gpu_table(context, per_gpu, groups.names, groups.seconds),
+        per_gpu=per_gpu_table(context, {**per_gpu, **context.unused_gpus}, groups.names, groups.seconds),
         windows=windows,
         generate_calls=generate_table(gens),
         steps=step_table(steps),
-        ranks=rank_table(steps),
+        ranks=rank_table(context, steps, per_gpu, groups.index("train")),
         notes=notes + _energy_checks(summaries),
     )
 
@@ -387,6 +407,10 @@ def _run_info(context: Context, steps: Steps, gens: Generations, per_gpu: dict[G
         "gpus": [
             {"host": key[0], "gpu": key[1], "name": info.name if info else None}
             for key, info in ((key, context.gpu_info.get(key)) for key in per_gpu)
+        ],
+        "gpus_unused": [
+            {"host": key[0], "gpu": key[1], "name": info.name if info else None}
+            for key, info in ((key, context.gpu_info.get(key)) for key in context.unused_gpus)
         ],
         "train_steps": steps.count,
         "last_step": int(steps.step[-1]) if steps.count else None,

@@ -19,6 +19,7 @@ from efftrace.analyzer.compute.completeness import missing_pieces, unfinished
 from efftrace.analyzer.compute.counter_spans import CounterWindows, counter_reading_times, counter_windows
 from efftrace.analyzer.compute.figures import Context, build_result
 from efftrace.analyzer.compute.peaks import flops_per_token, peak_bf16_tflops
+from efftrace.analyzer.compute.placement import job_gpus, rank_gpus, rank_rows, unused_note
 from efftrace.analyzer.compute.settings import AnalysisSettings, PowerSource, WindowGroups, window_groups
 from efftrace.analyzer.compute.signals import GpuKey, SignalIntegrals, integrate_signals
 from efftrace.analyzer.compute.steps import Generations, Steps, generations, log_windows, train_steps
@@ -245,7 +246,10 @@ def analyze(trace: Trace, settings: AnalysisSettings | None = None) -> RunMetric
         groups.close_job(max(origin + round((last or 0.0) * NS_PER_S), last_event))
 
     totals = _GpuTotals(integrals, groups, counter_hosts)
-    per_gpu = _gpu_columns(totals, settings)
+    every_gpu = _gpu_columns(totals, settings)
+    placed = rank_gpus(trace)
+    theirs, unused = job_gpus(placed, list(every_gpu))
+    per_gpu = {gpu: every_gpu[gpu] for gpu in theirs}  # the job's: what every figure is made of
     aggregate = _aggregate(per_gpu, len(groups.names))
     model = trace.meta.get("model") or {}
     peak, peak_source = _peak_flops(trace, list(per_gpu), settings)
@@ -254,6 +258,7 @@ def analyze(trace: Trace, settings: AnalysisSettings | None = None) -> RunMetric
         step_columns["train"] = _step_columns(steps, np.zeros(1, dtype=np.int64), model, peak)
         step_columns["log"] = _step_columns(steps, logs.first, model, peak)
     notes = list(trace.notes)
+    notes += unused_note(unused, {(gpu.host, gpu.index): gpu.name for gpu in trace.gpus})
     if integrals.dropped:
         notes.append(f"{integrals.dropped} samples went back in time (a clock step?) and were left out")
     if steps.backwards:
@@ -280,6 +285,8 @@ def analyze(trace: Trace, settings: AnalysisSettings | None = None) -> RunMetric
         unfinished=unfinished(trace, steps, logs, job_start, int(groups.ends_ns[0])),
         missing=missing_pieces(trace, set(per_gpu)),
         clock_offsets=offsets,
+        unused_gpus={gpu: every_gpu[gpu] for gpu in unused},
+        ranks=rank_rows(trace, placed, [int(rank) for rank in steps.rank_ids]),
     )
     return build_result(context, steps, logs, gens, groups, per_gpu, aggregate, step_columns, notes)
 

@@ -86,7 +86,7 @@ def _gpu_table(result: RunMetrics) -> list[str]:
                 "n/a" if row[key] is None else template.format(row[key]).replace("%", "")
                 for key, _, template in columns
             ),
-            row["power_source"],
+            row["power_source"] if row.get("job_gpu", True) else "not the job's: no rank used it",
         ]
         for row in rows
     ]

@@ -43,4 +43,12 @@ MODEL: dict[str, type | tuple[type, ...]] = {
 }
 HOST: dict[str, type | tuple[type, ...]] = {"hostname": str, "gpus": list}
 GPU: dict[str, type | tuple[type, ...]] = {"index": int, "name": str, "uuid": str}
-RANK: dict[str, type | tuple[type, ...]] = {"rank": int, "tensorboard_dir": str}
+RANK: dict[str, type | tuple[type, ...]] = {
+    "rank": int,
+    "tensorboard_dir": str,
+    "host": str,
+    "local_rank": int,
+    "device_index": int,
+    "device_uuid": str,
+    "cuda_visible_devices": str,
+}

@@ -119,7 +119,9 @@ class Recorder:
 
     def _write_rank_info(self) -> None:
         log = self._require_log()
-        log.write_rank_info({"rank": log.rank, "world_size": 1, "pid": os.getpid(), "model": self._model_info})
+        info = {"rank": log.rank, "world_size": 1, "host": log.host, "pid": os.getpid(), "model": self._model_info}
+        info.update(cuda_visible_devices=os.environ.get("CUDA_VISIBLE_DEVICES"), **torch_probe.device_identity())
+        log.write_rank_info(info)
 
     @contextlib.contextmanager
     def step(

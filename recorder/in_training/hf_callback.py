@@ -151,6 +151,8 @@ class EffTraceCallback(TrainerCallback):
         info: dict[str, Any] = {
             "rank": self._log.rank,
             "local_rank": int(getattr(args, "local_process_index", 0)),
+            "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+            **torch_probe.device_identity(),
             "world_size": int(getattr(args, "world_size", 1)),
             "host": socket.gethostname(),
             "pid": os.getpid(),

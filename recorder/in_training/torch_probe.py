@@ -40,6 +40,26 @@ def synchronize() -> bool:
     return True
 
 
+def device_identity() -> dict[str, Any]:
+    """Which GPU this process trains on: its CUDA index and NVML-style UUID (``GPU-…``), so that the
+    analyzer joins a rank's figures to the GPU's samples exactly; None while it uses no GPU."""
+    cuda = _cuda()
+    if cuda is None:
+        return {"device_index": None, "device_uuid": None}
+    try:
+        index = int(cuda.current_device())
+        uuid = getattr(cuda.get_device_properties(index), "uuid", None)
+    except Exception:  # noqa: BLE001 - an older torch, or a device it cannot describe
+        return {"device_index": None, "device_uuid": None}
+    text = None if uuid is None else str(uuid)
+    return {"device_index": index, "device_uuid": None if text is None else _nvml_style(text)}
+
+
+def _nvml_style(uuid: str) -> str:
+    """torch prints a GPU's UUID bare (``58f5c4f0-…``), NVML with its kind (``GPU-58f5c4f0-…``, ``MIG-…``)."""
+    return uuid if uuid.startswith(("GPU-", "MIG-")) else f"GPU-{uuid}"
+
+
 def allocator_memory() -> dict[str, int | None]:
     """torch's allocated, reserved and peak-allocated bytes on the current device, as event fields."""
     cuda = _cuda()
