@@ -21,6 +21,7 @@ from efftrace.analyzer.compute.signals import SIGNAL_BY_NAME, GpuKey
 from efftrace.analyzer.compute.steps import Generations, LogWindows, Steps
 from efftrace.analyzer.read.loader import RecordedGpu, Trace
 from efftrace.analyzer.result import ENERGY_CHECK_TOLERANCE, Figure, RunMetrics, WindowSummary
+from efftrace.recorder.format import schema
 from efftrace.recorder.format.columns import from_numpy, to_arrow
 
 
@@ -385,7 +386,7 @@ def build_result(
     )
     return RunMetrics(
         run_dir=context.trace.run_dir,
-        run=_run_info(context, steps, gens, per_gpu),
+        run={**_run_info(context, steps, gens, per_gpu), "per_host": _per_host(context, per_gpu, groups)},
         summaries=summaries,
         per_gpu=per_gpu_table(context, {**per_gpu, **context.unused_gpus}, groups.names, groups.seconds),
         windows=windows,
@@ -394,6 +395,35 @@ def build_result(
         ranks=rank_table(context, steps, per_gpu, groups.index("train")),
         notes=notes + _energy_checks(summaries),
     )
+
+
+def _per_host(context: Context, per_gpu: dict[GpuKey, dict], groups: WindowGroups) -> list[dict[str, Any]]:
+    """One row per host of the run: its status, the job's GPUs and ranks on it, their summed power and
+    energy over the headline window (training, else inference, else the job), and its clock offset."""
+    at = next(groups.index(name) for name in ("train", "inference", "job") if groups.index(name) is not None)
+    offsets = {offset.host: offset for offset in context.clock_offsets}
+    reference = context.clock_offsets[0].reference if context.clock_offsets else None
+    rows = []
+    for host in context.trace.meta.get("hosts") or []:
+        tag = schema.host_tag(str(host.get("hostname") or ""))
+        gpus = [gpu for gpu in per_gpu if gpu[0] == tag]
+        known = [per_gpu[gpu] for gpu in gpus]
+        offset = offsets.get(tag)
+        rows.append(
+            {
+                "host": tag,
+                "status": host.get("status") or context.trace.status,
+                "gpus": len(gpus),
+                "ranks": sum(1 for rank in context.ranks if rank.get("host") == tag),
+                "window": groups.names[at],
+                "aec_watts": _number(np.nansum([columns["aec_watts"][at] for columns in known])) if known else None,
+                "energy_j": _number(np.nansum([columns["energy_j"][at] for columns in known])) if known else None,
+                "clock_offset_ms": None if offset is None else offset.offset_ns / 1e6,
+                "clock_corrected": None if offset is None else offset.corrected,
+                "clock_reference": tag == reference,
+            }
+        )
+    return rows
 
 
 def _run_info(context: Context, steps: Steps, gens: Generations, per_gpu: dict[GpuKey, dict]) -> dict[str, Any]:

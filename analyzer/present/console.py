@@ -68,9 +68,38 @@ def render(result: RunMetrics) -> str:
         lines += _block(f"Inference ({inference.seconds:.3f} s window):", inference, list(inference.figures))
     lines += _block(f"Whole job ({job.seconds:.3f} s, recording start to end):", job, list(job.figures))
     lines += ["", *_gpu_table(result)]
+    if len(run.get("per_host") or []) > 1:
+        lines += ["", *_host_table(result)]
     if result.notes:
         lines += ["", *(f"note: {note}" for note in result.notes)]
     return "\n".join(lines)
+
+
+def _host_table(result: RunMetrics) -> list[str]:
+    rows = result.run["per_host"]
+    header = ["host", "status", "GPUs", "ranks", "AEC W", "energy J", "clock ms"]
+
+    def shown(value: float | None, template: str) -> str:
+        return "n/a" if value is None else template.format(value)
+
+    body = [
+        [
+            row["host"],
+            str(row["status"]),
+            str(row["gpus"]),
+            str(row["ranks"]),
+            shown(row["aec_watts"], "{:.1f}"),
+            shown(row["energy_j"], "{:.0f}"),
+            "reference"
+            if row["clock_reference"]
+            else shown(row["clock_offset_ms"], "{:+.3f}") + (" (corrected)" if row["clock_corrected"] else ""),
+        ]
+        for row in rows
+    ]
+    widths = [max(len(cell) for cell in column) for column in zip(header, *body, strict=True)]
+    title = f"Per host, {rows[0]['window']} window (the job's GPUs on each; clock: offset from the reference host):"
+    return [title] + ["  " + "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True))
+                      for line in (header, *body)]  # fmt: skip
 
 
 def _gpu_table(result: RunMetrics) -> list[str]:

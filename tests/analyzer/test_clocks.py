@@ -114,6 +114,10 @@ def test_a_host_two_seconds_ahead_is_corrected_and_warned_about(tmp_path):
     assert clock["offset_ms"] == pytest.approx(2000.0, abs=5 * clock["uncertainty_ms"] + 0.01)
     assert result.train.value("al_seconds") == pytest.approx(0.9, abs=0.01), "latency across hosts, on one clock"
     assert any("more than a median step" in note and "host b" in note for note in result.notes)
+    hosts = {row["host"]: row for row in result.run["per_host"]}
+    assert hosts["a"]["clock_reference"] and hosts["b"]["clock_corrected"]
+    assert hosts["a"]["gpus"] == hosts["b"]["gpus"] == 1 and hosts["a"]["window"] == "train"
+    assert hosts["a"]["aec_watts"] + hosts["b"]["aec_watts"] == pytest.approx(result.train.value("aec_watts"))
     # both GPUs switch from 100 to 300 W at the same true moment (10 s) once host b's samples are moved
     start, end = ((edge - T0_NS) / 1e9 for edge in (result.train.start_ns, result.train.end_ns))
     ramp = 0.1 * (300 - 100) / 2  # the samples' linear interpolation from 9.9 s (100 W) to 10 s (300 W)

@@ -217,6 +217,12 @@ def test_llamafactory_lora_on_two_hosts_of_two_ranks_is_one_run(tmp_path, tiny_l
     print(f"clock offset of {OTHER_HOST}: {clock}")
     assert clock["host"] == OTHER_HOST and abs(clock["offset_ms"]) < 5.0, "one machine: the same clock"
     assert not clock["corrected"] or abs(clock["offset_ms"]) > 1.0
+    per_host = {row["host"]: row for row in summary["run"]["per_host"]}
+    assert {row["ranks"] for row in per_host.values()} == {2} and len(per_host) == 2
+    console = subprocess.run(
+        [sys.executable, "-m", "efftrace.analyzer.cli", str(run_dir)], capture_output=True, text=True, timeout=120
+    ).stdout
+    assert "Per host, train window" in console and OTHER_HOST in console.split("Per host", 1)[1]
 
 
 def _read(path: Path) -> list[dict]:
