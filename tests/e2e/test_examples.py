@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers.llamafactory import tiny_sft_config
 from helpers.runs import ROOT
 
 WRAPPER = ROOT / "examples" / "train_with_efficientllm.sh"
@@ -51,35 +52,11 @@ def test_wrapper_refuses_bad_arguments(tmp_path, args, message):
     assert result.returncode == 2 and message in result.stderr
 
 
-TINY_CONFIG = """\
-model_name_or_path: {model}
-stage: sft
-do_train: true
-finetuning_type: lora
-lora_rank: 4
-lora_target: all
-dataset: synthetic
-dataset_dir: {data}
-template: default
-cutoff_len: 128
-overwrite_cache: true
-output_dir: {output}
-logging_steps: 2
-report_to: tensorboard
-per_device_train_batch_size: 4
-gradient_accumulation_steps: 1
-max_steps: 6
-save_strategy: "no"
-use_cpu: true
-"""
-
-
 def _tiny_config(tmp_path: Path, tiny_llama: Path, name: str, extra: str = "") -> Path:
     """A few CPU steps of LoRA on the tiny Llama, written to tmp_path/name; the trainer writes to tmp_path/out."""
     pytest.importorskip("llamafactory")
     config = tmp_path / name
-    settings = {"model": tiny_llama / "model", "data": tiny_llama / "data", "output": tmp_path / "out"}
-    config.write_text(TINY_CONFIG.format(**settings) + extra)
+    config.write_text(tiny_sft_config(tiny_llama / "model", tiny_llama / "data", tmp_path / "out", max_steps=6) + extra)
     return config
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from efftrace.recorder.run_dir import job_name
+from helpers.llamafactory import tiny_sft_config
 from helpers.runs import SCRIPTS
 
 JOB = SCRIPTS / "api_job.py"
@@ -131,31 +132,6 @@ def test_the_job_names_its_run(command, env, name):
     assert job_name(command, env) == name
 
 
-LORA_CONFIG = """\
-model_name_or_path: {model}
-stage: sft
-do_train: true
-finetuning_type: lora
-lora_rank: 4
-lora_target: all
-dataset: synthetic
-dataset_dir: {data}
-template: default
-cutoff_len: 128
-overwrite_cache: true
-tokenized_path: {tokenized}
-output_dir: {output}
-logging_steps: 5
-report_to: none
-per_device_train_batch_size: 1
-gradient_accumulation_steps: 1
-learning_rate: 1.0e-4
-num_train_epochs: 2.0
-save_strategy: "no"
-use_cpu: true
-"""
-
-
 @pytest.mark.e2e
 def test_llamafactory_lora_on_two_hosts_of_two_ranks_is_one_run(tmp_path, tiny_llama):
     """``torchrun --nnodes 2 --nproc-per-node 2`` as LLaMA-Factory launches it (gloo, CPU), one effrec per
@@ -171,11 +147,16 @@ def test_llamafactory_lora_on_two_hosts_of_two_ranks_is_one_run(tmp_path, tiny_l
     for node, host in ((0, None), (1, OTHER_HOST)):
         config = tmp_path / f"node{node}.yaml"
         config.write_text(
-            LORA_CONFIG.format(
-                model=tiny_llama / "model",
-                data=tiny_llama / "data",
-                tokenized=tmp_path / f"tokenized-{node}",  # each node tokenizes for itself
-                output=tmp_path / "out",
+            tiny_sft_config(
+                tiny_llama / "model",
+                tiny_llama / "data",
+                tmp_path / "out",
+                tokenized_path=tmp_path / f"tokenized-{node}",  # each node tokenizes for itself
+                logging_steps=5,
+                report_to="none",
+                per_device_train_batch_size=1,
+                learning_rate="1.0e-4",
+                num_train_epochs=2.0,
             )
         )
         command = [sys.executable, "-m", "efftrace.recorder", "--run-dir", str(run_dir), "--",

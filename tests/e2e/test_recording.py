@@ -16,32 +16,10 @@ from pathlib import Path
 import pytest
 
 from efftrace.recorder.in_training.hf_instrument import count_new_tokens
+from helpers.llamafactory import tiny_sft_config
 from helpers.runs import SCRIPTS, load_meta, only_run_dir, read_stream, run_effrec
 
 pytestmark = pytest.mark.e2e
-
-LLAMAFACTORY_CONFIG = """\
-model_name_or_path: {model}
-stage: sft
-do_train: true
-finetuning_type: {finetuning}
-{lora}
-dataset: synthetic
-dataset_dir: {data}
-template: default
-cutoff_len: 128
-overwrite_cache: true
-tokenized_path: {tokenized}
-output_dir: {output}
-logging_steps: 2
-report_to: tensorboard
-per_device_train_batch_size: 4
-gradient_accumulation_steps: 3
-learning_rate: 1.0e-4
-num_train_epochs: 2.0
-save_strategy: "no"
-use_cpu: true
-"""
 
 
 def events(run_dir: Path) -> list[dict]:
@@ -59,13 +37,15 @@ def test_llamafactory_sft_under_effrec(tmp_path, tiny_llama, finetuning):
     assert cli, "llamafactory-cli is installed beside this Python"
     config = tmp_path / f"tiny_{finetuning}_sft.yaml"
     config.write_text(
-        LLAMAFACTORY_CONFIG.format(
-            model=tiny_llama / "model",
-            data=tiny_llama / "data",
-            finetuning=finetuning,
-            lora="lora_rank: 4\nlora_target: all" if finetuning == "lora" else "",
-            tokenized=tmp_path / "tokenized",
-            output=tmp_path / "out",
+        tiny_sft_config(
+            tiny_llama / "model",
+            tiny_llama / "data",
+            tmp_path / "out",
+            finetuning,
+            tokenized_path=tmp_path / "tokenized",
+            gradient_accumulation_steps=3,
+            learning_rate="1.0e-4",
+            num_train_epochs=2.0,
         )
     )
     result = run_effrec(["--out", str(tmp_path / "runs"), "--", cli, "train", str(config)], tmp_path)
