@@ -291,3 +291,34 @@ def test_inference_window_is_the_union_of_generate_calls(tmp_path):
     assert inference.value("it_tokens_per_sec") == pytest.approx(1000 / 8.0)
     assert inference.value("energy_j") == pytest.approx(150.0 * 8.0, rel=1e-9)
     assert inference.value("it_tokens_per_param_per_sec") == pytest.approx(1000 / 8.0 / 1e6)
+
+
+def test_the_cross_check_as_the_command_line_shows_it():
+    """Console and JSON give the two energies of the compared span beside their difference, and the
+    whole-window counter its true coverage (the H100 LoRA trace: the counter read every second)."""
+    import json
+    import subprocess
+    import sys
+
+    from helpers.runs import ROOT
+
+    lora = ROOT / "sample_traces" / "h100-lora-sft" / "trace"
+
+    def effanalyze(*args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "efftrace.analyzer.cli", str(lora), *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    figures = json.loads(effanalyze("--json", "-"))["windows"]["train"]["figures"]
+    span, counter = figures["checked_energy_j"]["value"], figures["checked_counter_j"]["value"]
+    assert figures["energy_counter_diff_pct"]["value"] == pytest.approx(100 * (span - counter) / counter)
+    assert f"{span:,.1f} J against {counter:,.1f} J" in figures["energy_counter_diff_pct"]["source"]
+    assert figures["energy_counter_j"]["label"] == "Energy counter, edges interpolated (J)"
+    assert 0.9 < figures["energy_counter_j"]["coverage"] < 1.0, "not 100 %: the edges lie between its readings"
+    console = effanalyze()
+    assert "Energy, compared span (J):" in console and "Counter, compared span (J):" in console

@@ -165,3 +165,29 @@ def test_meta_json_is_standard_json_even_with_non_finite_values(tmp_path):
     text = path.read_text()
     assert "NaN" not in text and "Infinity" not in text
     assert json.loads(text) == {"a": None, "b": [None, 1.0], "c": {"d": None}}
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    option=st.sampled_from(["--log-interval", "--max-gap", "--peak-tflops", "EFFICIENTLLM_LOG_INTERVAL"]),
+    value=st.one_of(
+        st.sampled_from(BAD_NUMBERS),
+        st.text(alphabet="0123456789.-+eEinfatINFA ", min_size=1, max_size=8),
+        st.integers(min_value=-(10**12), max_value=10**12).map(str),
+    ),
+)
+def test_any_argument_or_variable_value_is_analysed_or_refused_in_one_line(option, value):
+    """Through the command line itself (in process): exit 0, or exit 2 with one line naming the setting."""
+    from click.testing import CliRunner
+
+    from efftrace.analyzer.cli import main
+
+    if option.startswith("--"):
+        result = CliRunner().invoke(main, [str(LORA), "-q", f"{option}={value}"])
+    else:
+        result = CliRunner().invoke(main, [str(LORA), "-q"], env={option: value})
+    assert (result.exit_code in (0, 2) and result.exception is None) or isinstance(result.exception, SystemExit)
+    assert "Traceback" not in result.output
+    if result.exit_code == 2:
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and f"{option}=" in lines[0] and "give " in lines[0], lines

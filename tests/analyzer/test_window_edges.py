@@ -65,3 +65,26 @@ def test_a_constant_power_integrates_to_power_times_the_exact_window(tmp_path):
     seconds = (11_000_000_003 - 1_000_000_077) / 1e9
     assert result.train is not None
     assert abs(result.train.value("energy_j") - 300.0 * seconds) <= 1e-9 * 300.0 * seconds
+
+
+def test_the_command_line_reports_the_exact_window_energy(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    builder = TraceBuilder(tmp_path / "run")
+    builder.gpu(0)
+    times = np.arange(0.0, 12.0 + 1e-9, 0.1)
+    builder.gpu_samples(0, times, power_instant_mw=np.full(times.size, 300_000.0))
+    builder.step(0, 1, 1.000000077, 2.000000131)
+    builder.step(0, 2, 2.000000131, 11.000000003)
+    done = subprocess.run(
+        [sys.executable, "-m", "efftrace.analyzer.cli", str(builder.write(end_s=12.0)), "--json", "-"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    energy = json.loads(done.stdout)["windows"]["train"]["figures"]["energy_j"]["value"]
+    seconds = (11_000_000_003 - 1_000_000_077) / 1e9
+    assert abs(energy - 300.0 * seconds) <= 1e-9 * 300.0 * seconds
