@@ -38,6 +38,7 @@ def test_a_gpu_no_rank_used_is_left_out_of_the_jobs_figures(tmp_path):
     assert [gpu["gpu"] for gpu in result.run["gpus"]] == [0, 1]
     assert [gpu["gpu"] for gpu in result.run["gpus_unused"]] == [2]
     assert any("used by no rank of the job" in note and "node:2" in note for note in result.notes)
+    assert result.run["missing"] == [], "sampled but not the job's is not missing"
     rows = [row for row in result.per_gpu.to_pylist() if row["window"] == "train"]
     assert {row["gpu"]: row["job_gpu"] for row in rows} == {0: True, 1: True, 2: False}, "reported apart"
 
