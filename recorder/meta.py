@@ -20,6 +20,7 @@ from typing import Any
 
 from efftrace.recorder import __version__
 from efftrace.recorder.format import json_values, schema
+from efftrace.recorder.format.manifest_files import fold_ranks, json_objects
 
 MAX_CONFIG_BYTES = 1 << 20
 _CONFIG_SUFFIXES = (".yaml", ".yml", ".json")
@@ -85,19 +86,7 @@ def new_manifest(
 
 def merge_rank_info(run_dir: Path, manifest: dict[str, Any]) -> None:
     """Fold the training processes' ``rank-*.json`` files into the manifest."""
-    ranks = []
-    for path in sorted(run_dir.glob(f"{schema.RANK_INFO_PREFIX}*.json")):
-        try:
-            ranks.append(json.loads(path.read_text()))
-        except (OSError, ValueError):
-            continue
-    ranks.sort(key=lambda info: (info.get("rank", 0), info.get("host", "")))
-    manifest["ranks"] = ranks
-    with_model = [info for info in ranks if info.get("model")]
-    if with_model:
-        manifest["model"] = with_model[0]["model"]
-        manifest["world_size"] = with_model[0].get("world_size")
-        manifest["versions"] = with_model[0].get("versions")
+    fold_ranks(manifest, [info for _, info in json_objects(run_dir, schema.RANK_INFO_PREFIX)])
 
 
 def start(run_dir: Path, manifest: dict[str, Any]) -> None:
@@ -112,8 +101,8 @@ def start(run_dir: Path, manifest: dict[str, Any]) -> None:
     write_json_atomically(run_dir / schema.host_manifest_file(str(host["hostname"])), host)
 
 
-def _create_once(path: Path, document: dict[str, Any]) -> bool:
-    """Write ``path`` whole unless it exists; True if this process wrote it. A hard link of a finished
+def _create_once(path: Path, document: dict[str, Any]) -> None:
+    """Write ``path`` whole unless it exists (another host wrote it first). A hard link of a finished
     temporary file creates it atomically, also on shared filesystems; where links are not supported,
     an exclusive create does."""
     text = json_values.dumps(document) + "\n"
@@ -121,31 +110,22 @@ def _create_once(path: Path, document: dict[str, Any]) -> bool:
     temporary.write_text(text)
     try:
         os.link(temporary, path)
-        return True
     except FileExistsError:
-        return False
+        pass
     except OSError:
         try:
             with open(path, "x", encoding="utf-8") as handle:
                 handle.write(text)
-            return True
         except FileExistsError:
-            return False
+            pass
     finally:
         temporary.unlink(missing_ok=True)
 
 
 def host_manifests(run_dir: Path) -> list[dict[str, Any]]:
     """Every host's own manifest in the run, by host name (a damaged one is left out)."""
-    hosts = []
-    for path in sorted(run_dir.glob(f"{schema.HOST_MANIFEST_PREFIX}*.json")):
-        try:
-            host = json.loads(path.read_text())
-        except (OSError, ValueError):
-            continue
-        if isinstance(host, dict) and isinstance(host.get("hostname"), str):
-            hosts.append(host)
-    return hosts
+    hosts = json_objects(run_dir, schema.HOST_MANIFEST_PREFIX)
+    return [host for _, host in hosts if isinstance(host.get("hostname"), str)]
 
 
 def _run_status(hosts: list[dict[str, Any]]) -> tuple[str, int | None]:

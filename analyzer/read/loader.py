@@ -25,6 +25,7 @@ from efftrace.analyzer.read.manifest import check_manifest
 from efftrace.analyzer.read.run_search import not_a_run
 from efftrace.recorder.format import schema
 from efftrace.recorder.format.columns import from_numpy, repeated_string, to_numpy
+from efftrace.recorder.format.manifest_files import fold_ranks, json_objects
 
 _IPC_CONTINUATION = b"\xff\xff\xff\xff"
 _UNREADABLE = (pa.ArrowException, OSError, ValueError)  # what pyarrow raises on bytes that are not a valid stream
@@ -101,45 +102,25 @@ def _stream_files(run_dir: Path, prefix: str) -> list[StreamFile]:
     return files
 
 
-def _small_json_files(run_dir: Path, prefix: str) -> list[tuple[Path, dict[str, Any]]]:
-    """The ``<prefix>*.json`` objects of a run that parse; others (cut by a kill, edited) are left out."""
-    found = []
-    for path in sorted(run_dir.glob(f"{prefix}*.json")):
-        try:
-            value = json.loads(path.read_text())
-        except (OSError, ValueError, UnicodeDecodeError):
-            continue
-        if isinstance(value, dict):
-            found.append((path, value))
-    return found
-
-
 def _fold_rank_files(run_dir: Path, meta: dict[str, Any]) -> None:
     """A manifest never finalised (effrec still recording, or killed) has no ranks, model or world size
     yet; the ranks' own ``rank-*.json`` files have them, so figures like TT need not wait for the end."""
     ranks = []
-    for path, info in _small_json_files(run_dir, schema.RANK_INFO_PREFIX):
+    for path, info in json_objects(run_dir, schema.RANK_INFO_PREFIX):
         try:
             check_manifest(path, {"ranks": [info], "model": info.get("model")})
         except TraceError:
             continue
         ranks.append(info)
-    if not ranks:
-        return
-    ranks.sort(key=lambda info: (info.get("rank", 0), str(info.get("host", ""))))
-    meta["ranks"] = ranks
-    with_model = [info for info in ranks if isinstance(info.get("model"), dict)]
-    if with_model and not meta.get("model"):
-        meta["model"] = with_model[0]["model"]
-        meta["world_size"] = meta.get("world_size") or with_model[0].get("world_size")
-        meta["versions"] = meta.get("versions") or with_model[0].get("versions")
+    if ranks:
+        fold_ranks(meta, ranks)
 
 
 def _fold_host_files(run_dir: Path, meta: dict[str, Any]) -> None:
     """Each host's own ``host-<host>.json`` over what ``meta.json`` lists: while a job runs, or when one
     of its hosts died, only the host files know every host and each one's status."""
     listed = [host for host in meta.get("hosts") or [] if isinstance(host, dict)]
-    for path, host in _small_json_files(run_dir, schema.HOST_MANIFEST_PREFIX):
+    for path, host in json_objects(run_dir, schema.HOST_MANIFEST_PREFIX):
         try:
             check_manifest(path, {"hosts": [host]})
         except TraceError:
@@ -155,7 +136,7 @@ def _fold_host_files(run_dir: Path, meta: dict[str, Any]) -> None:
 
 def _recorder_gone(run_dir: Path) -> list[dict[str, Any]]:
     """What training processes left when they saw their effrec stop before the job (see the recorder)."""
-    return [info for _, info in _small_json_files(run_dir, schema.RECORDER_GONE_PREFIX)]
+    return [info for _, info in json_objects(run_dir, schema.RECORDER_GONE_PREFIX)]
 
 
 def _on_reference_clock(batch: pa.RecordBatch, offset_ns: int) -> pa.RecordBatch:
