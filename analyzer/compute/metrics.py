@@ -252,13 +252,15 @@ def analyze(trace: Trace, settings: AnalysisSettings | None = None) -> RunMetric
     per_gpu = {gpu: every_gpu[gpu] for gpu in theirs}  # the job's: what every figure is made of
     aggregate = _aggregate(per_gpu, len(groups.names))
     model = trace.meta.get("model") or {}
-    peak, peak_source = _peak_flops(trace, list(per_gpu), settings)
+    recorded = {(gpu.host, gpu.index): gpu for gpu in trace.gpus}
+    names = {key: gpu.name for key, gpu in recorded.items()}
+    peak, peak_source = _peak_flops(names, list(per_gpu), settings)
     step_columns = {}
     if steps.count:
         step_columns["train"] = _step_columns(steps, np.zeros(1, dtype=np.int64), model, peak)
         step_columns["log"] = _step_columns(steps, logs.first, model, peak)
     notes = list(trace.notes)
-    notes += unused_note(unused, {(gpu.host, gpu.index): gpu.name for gpu in trace.gpus})
+    notes += unused_note(unused, names)
     if integrals.dropped:
         notes.append(f"{integrals.dropped} samples went back in time (a clock step?) and were left out")
     if steps.backwards:
@@ -281,7 +283,7 @@ def analyze(trace: Trace, settings: AnalysisSettings | None = None) -> RunMetric
         max_gap_s=max_gap,
         peak_flops=peak,
         peak_source=peak_source,
-        gpu_info={(gpu.host, gpu.index): gpu for gpu in trace.gpus},
+        gpu_info=recorded,
         unfinished=unfinished(trace, steps, logs, job_start, int(groups.ends_ns[0])),
         missing=missing_pieces(trace, set(every_gpu)),
         clock_offsets=offsets,
@@ -291,13 +293,13 @@ def analyze(trace: Trace, settings: AnalysisSettings | None = None) -> RunMetric
     return build_result(context, steps, logs, gens, groups, per_gpu, aggregate, step_columns, notes)
 
 
-def _peak_flops(trace: Trace, gpus: list[GpuKey], settings: AnalysisSettings) -> tuple[float | None, str]:
-    """Peak dense bf16 FLOP/s of all the job's GPUs together, and where it came from."""
+def _peak_flops(names: dict[GpuKey, str], gpus: list[GpuKey], settings: AnalysisSettings) -> tuple[float | None, str]:
+    """Peak dense bf16 FLOP/s of all the job's GPUs together (``names``: each GPU's NVML name), and
+    where it came from."""
     if not gpus:
         return None, "no GPU sampled"
     if settings.peak_tflops:
         return settings.peak_tflops * 1e12 * len(gpus), f"--peak-tflops {settings.peak_tflops:g} x {len(gpus)} GPU"
-    names = {(gpu.host, gpu.index): gpu.name for gpu in trace.gpus}
     peaks = [peak_bf16_tflops(names.get(gpu, "")) for gpu in gpus]
     if any(peak is None for peak in peaks):
         unknown = sorted({names.get(gpu, "unknown GPU") for gpu, peak in zip(gpus, peaks, strict=True) if peak is None})

@@ -30,6 +30,15 @@ def _can_rename_host() -> str | None:
     return None if probe.returncode == 0 else f"unshare --uts was refused ({probe.stderr.strip() or 'not root'})"
 
 
+@pytest.fixture
+def second_host() -> str:
+    """The second host's name, where this machine lets a process tree take one of its own."""
+    reason = _can_rename_host()
+    if reason:
+        pytest.skip(reason)
+    return OTHER_HOST
+
+
 def effrec_on(host: str | None, run_dir: Path, seconds: float, rank: int) -> subprocess.Popen:
     """effrec around a job of ``seconds`` that records as ``rank``, on this host or on ``host``."""
     command = [sys.executable, "-m", "efftrace.recorder", "--run-dir", str(run_dir), "--",
@@ -58,10 +67,7 @@ def effanalyze_json(run_dir: Path) -> dict:
 
 
 @pytest.mark.e2e
-def test_two_hosts_share_one_run_and_the_last_to_end_finalises_it(tmp_path):
-    reason = _can_rename_host()
-    if reason:
-        pytest.skip(reason)
+def test_two_hosts_share_one_run_and_the_last_to_end_finalises_it(tmp_path, second_host):
     run_dir = tmp_path / "job"
     here = socket.gethostname()
     first, second = effrec_on(None, run_dir, 2.0, 0), effrec_on(OTHER_HOST, run_dir, 4.0, 1)
@@ -83,10 +89,7 @@ def test_two_hosts_share_one_run_and_the_last_to_end_finalises_it(tmp_path):
 
 
 @pytest.mark.e2e
-def test_a_host_that_dies_leaves_its_own_status_not_the_runs(tmp_path):
-    reason = _can_rename_host()
-    if reason:
-        pytest.skip(reason)
+def test_a_host_that_dies_leaves_its_own_status_not_the_runs(tmp_path, second_host):
     run_dir = tmp_path / "job"
     survivor, doomed = effrec_on(None, run_dir, 3.0, 0), effrec_on(OTHER_HOST, run_dir, 60.0, 1)
     deadline = time.monotonic() + 30
@@ -133,14 +136,11 @@ def test_the_job_names_its_run(command, env, name):
 
 
 @pytest.mark.e2e
-def test_llamafactory_lora_on_two_hosts_of_two_ranks_is_one_run(tmp_path, tiny_llama):
+def test_llamafactory_lora_on_two_hosts_of_two_ranks_is_one_run(tmp_path, tiny_llama, second_host):
     """``torchrun --nnodes 2 --nproc-per-node 2`` as LLaMA-Factory launches it (gloo, CPU), one effrec per
     host, the second host in its own UTS namespace; rendezvous on 127.0.0.1."""
     pytest.importorskip("llamafactory")
     datasets = pytest.importorskip("datasets")
-    reason = _can_rename_host()
-    if reason:
-        pytest.skip(reason)
     bin_dir = Path(sys.executable).parent
     run_dir, port = tmp_path / "runs" / "lora-job", "29613"
     launched = []
