@@ -30,7 +30,7 @@ from efftrace.recorder import meta
 from efftrace.recorder.config import ENV_RUN_DIR, FLUSH_INTERVAL_S, RecorderSettings, cuda_sync_enabled
 from efftrace.recorder.format.ranges import POLL_INTERVAL_S
 from efftrace.recorder.in_training import torch_probe
-from efftrace.recorder.in_training.events import EventLog, current_rank, process_event_log
+from efftrace.recorder.in_training.events import EventLog, current_rank, process_event_log, world_size
 from efftrace.recorder.in_training.model_info import parameter_counts
 from efftrace.recorder.run_dir import create_run_dir
 
@@ -119,7 +119,8 @@ class Recorder:
 
     def _write_rank_info(self) -> None:
         log = self._require_log()
-        info = {"rank": log.rank, "world_size": 1, "host": log.host, "pid": os.getpid(), "model": self._model_info}
+        info = {"rank": log.rank, "world_size": world_size(), "host": log.host, "pid": os.getpid()}
+        info["model"] = self._model_info
         info.update(cuda_visible_devices=os.environ.get("CUDA_VISIBLE_DEVICES"), **torch_probe.device_identity())
         log.write_rank_info(info)
 

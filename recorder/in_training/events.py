@@ -118,17 +118,27 @@ _process_log_lock = threading.Lock()
 
 def current_rank() -> int:
     """The global rank of this process (0 when it is not part of a distributed job)."""
+    return _distributed("get_rank", "RANK", 0)
+
+
+def world_size() -> int:
+    """How many ranks the job has (1 when it is not distributed)."""
+    return _distributed("get_world_size", "WORLD_SIZE", 1)
+
+
+def _distributed(query: str, variable: str, alone: int) -> int:
+    """Ask torch.distributed where it is initialised, else the launcher's variable, else ``alone``."""
     torch = sys.modules.get("torch")
     if torch is not None:
         try:
             if torch.distributed.is_available() and torch.distributed.is_initialized():
-                return int(torch.distributed.get_rank())
+                return int(getattr(torch.distributed, query)())
         except Exception:  # noqa: BLE001 - fall back to the launcher's variables
             pass
     try:
-        return int(os.environ.get("RANK", "0"))
+        return int(os.environ.get(variable, str(alone)))
     except ValueError:
-        return 0
+        return alone
 
 
 def process_event_log(rank: int | None = None) -> EventLog | None:

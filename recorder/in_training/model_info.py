@@ -26,11 +26,39 @@ def library_versions() -> dict[str, str | None]:
 
 
 def parameter_counts(model: Any) -> tuple[int, int]:
-    """(total, trainable) parameters; ZeRO-3 partitions report their full size via ``ds_numel``."""
+    """(total, trainable) parameters of the whole model, however it is sharded.
+
+    A sharded parameter's ``numel()`` is this rank's piece, so each kind of wrapper is asked for the
+    full size: DeepSpeed ZeRO-3 partitions carry ``ds_numel``; FSDP2 parameters are DTensors whose
+    ``numel()`` is already the global size; an FSDP1 wrapper flattens its module's parameters into one
+    ``FlatParameter`` whose ``_numels`` are the originals' full sizes (its originals, when exposed with
+    ``use_orig_params``, are views of the local shard and are skipped).
+    """
     total = trainable = 0
+    counted: set[int] = set()
+    for flat in _fsdp1_flat_parameters(model):
+        originals = list(getattr(flat, "_params", None) or ())
+        for position, count in enumerate(flat._numels):
+            requires_grad = originals[position].requires_grad if originals else flat.requires_grad
+            total += int(count)
+            trainable += int(count) if requires_grad else 0
+        shared = getattr(flat, "_shared_params", None) or ()  # tied weights: counted once, as their first use
+        counted.update(id(parameter) for parameter in (flat, *originals, *shared))
     for parameter in model.parameters():
+        if id(parameter) in counted:
+            continue
         count = int(getattr(parameter, "ds_numel", 0) or parameter.numel())
         total += count
         if parameter.requires_grad:
             trainable += count
     return total, trainable
+
+
+def _fsdp1_flat_parameters(model: Any) -> list[Any]:
+    """The ``FlatParameter`` of every FSDP1 wrapper inside ``model`` (none for any other model)."""
+    flats = []
+    for module in model.modules():
+        flat = getattr(getattr(module, "_handle", None), "flat_param", None)
+        if flat is not None and hasattr(flat, "_numels"):
+            flats.append(flat)
+    return flats

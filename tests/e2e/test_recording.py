@@ -253,3 +253,26 @@ def test_custom_loop_through_the_api(tmp_path, under_effrec):
     meta = load_meta(run_dir)
     assert meta["status"] == "complete"
     assert meta["model"]["total_params"] == 8 * 8 + 8
+
+
+def test_fsdp2_sharded_model_is_described_whole(tmp_path, tiny_llama):
+    """FSDP2 on two CPU ranks (FSDP1 and accelerate's FSDP plugin refuse to run without an accelerator):
+    each rank describes the unsharded model, not its shard, and writes one event per step."""
+    torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent))
+    expected_path = tmp_path / "expected.json"
+    script = [str(SCRIPTS / "fsdp2_loop.py"), str(tiny_llama / "model"), str(expected_path)]
+    result = run_effrec(
+        ["--out", str(tmp_path / "runs"), "--", torchrun, "--nproc-per-node", "2", "--master-port", "29519", *script],
+        tmp_path,
+        env={"OMP_NUM_THREADS": "1"},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    expected = json.loads(expected_path.read_text())
+    assert expected["local_shard"] < expected["unsharded"]
+    run_dir = only_run_dir(tmp_path / "runs")
+    meta = load_meta(run_dir)
+    assert meta["model"]["total_params"] == meta["model"]["trainable_params"] == expected["unsharded"]
+    assert meta["world_size"] == 2 and [rank["rank"] for rank in meta["ranks"]] == [0, 1]
+    assert all(rank["model"]["total_params"] == expected["unsharded"] for rank in meta["ranks"])
+    steps = events(run_dir)
+    assert sorted((row["rank"], row["step"]) for row in steps) == [(r, s) for r in (0, 1) for s in (1, 2, 3)]
