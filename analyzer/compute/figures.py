@@ -63,6 +63,15 @@ def _power_source(per_gpu: dict[GpuKey, dict]) -> str:
     described = "; ".join(SIGNAL_BY_NAME[name].source for name in used) or "no power samples"
     if "power_average" in used:
         described += " [fallback: lags ~1 s]"
+    if any(columns.get("shared_power") for columns in per_gpu.values()):
+        described += " [MIG: the whole GPU's power, shared by its instances, counted once per GPU]"
+    return described
+
+
+def _counter_source(per_gpu: dict[GpuKey, dict]) -> str:
+    described = SIGNAL_BY_NAME["energy_counter"].source
+    if any(columns.get("energy_scope") == "module" for columns in per_gpu.values()):
+        described += " [module scope: GPU, CPU and memory]"
     return described
 
 
@@ -99,7 +108,7 @@ def gpu_figures(
         "sm_source": SIGNAL_BY_NAME["gpm_sm"].source,
         "tensor_source": SIGNAL_BY_NAME["gpm_tensor"].source,
         "dram_source": SIGNAL_BY_NAME["gpm_dram"].source,
-        "counter_source": SIGNAL_BY_NAME["energy_counter"].source,
+        "counter_source": _counter_source(per_gpu),
         "counter_every": f"{counter_every_s:g}",
         **{key: _fmt(row[key]) for key in ("amu_gib_max", "pcu_ratio_max", "aec_watts_per_gpu", "checked_seconds")},
         **{key: "n/a" if row[key] is None else f"{row[key]:,.1f}" for key in ("checked_energy_j", "checked_counter_j")},

@@ -17,6 +17,7 @@ from efftrace.analyzer.compute.clocks import aligned_events, clock_notes, estima
 from efftrace.analyzer.compute.combine import Combine, combine_gpus
 from efftrace.analyzer.compute.completeness import missing_pieces, unfinished
 from efftrace.analyzer.compute.counter_spans import CounterWindows, counter_reading_times, counter_windows
+from efftrace.analyzer.compute.devices import device_notes, one_per_owner, power_owners
 from efftrace.analyzer.compute.figures import Context, build_result
 from efftrace.analyzer.compute.peaks import flops_per_token, peak_bf16_tflops
 from efftrace.analyzer.compute.placement import job_gpus, rank_gpus, rank_rows, unused_note
@@ -115,21 +116,26 @@ def _relative_difference(value: np.ndarray, reference: np.ndarray) -> np.ndarray
         return np.where(reference > 0, (value - reference) / reference, np.nan)
 
 
-def _across_gpus(per_gpu: dict[GpuKey, dict], key: str, how: Combine, size: int) -> np.ndarray:
-    if not per_gpu:
+def _across_gpus(per_gpu: dict[GpuKey, dict], gpus: list[GpuKey], key: str, how: Combine, size: int) -> np.ndarray:
+    if not gpus:
         return np.full(size, np.nan)
-    return combine_gpus(np.vstack([columns[key] for columns in per_gpu.values()]), how)
+    return combine_gpus(np.vstack([per_gpu[gpu][key] for gpu in gpus]), how)
 
 
-def _aggregate(per_gpu: dict[GpuKey, dict], size: int) -> dict[str, np.ndarray]:
+def _aggregate(per_gpu: dict[GpuKey, dict], owners: dict[GpuKey, str], size: int) -> dict[str, np.ndarray]:
     """The job's value of every per-GPU quantity per window, combined as the catalog says (memory and
-    utilisation averaged over GPUs, power and energy summed, coverage the least covered GPU's)."""
+    utilisation averaged over GPUs, power and energy summed once per physical GPU, coverage the least
+    covered GPU's)."""
+    every = list(per_gpu)
+    summed = one_per_owner(every, owners)  # sums are of power and energy: a MIG parent's counts once
     columns = {}
     for entry in combined():
+        how = entry.gpus or "mean"
         if not per_gpu and entry.key.startswith("coverage_"):
             columns[entry.key] = np.zeros(size)  # no GPU sampled: nothing of the window is covered
         else:
-            columns[entry.key] = _across_gpus(per_gpu, entry.of or entry.key, entry.gpus or "mean", size)
+            gpus = summed if how == "sum" else every
+            columns[entry.key] = _across_gpus(per_gpu, gpus, entry.of or entry.key, how, size)
     columns["energy_counter_diff"] = _relative_difference(columns["checked_energy_j"], columns["checked_counter_j"])
     return columns
 
@@ -250,9 +256,13 @@ def analyze(trace: Trace, settings: AnalysisSettings | None = None) -> RunMetric
     placed = rank_gpus(trace)
     theirs, unused = job_gpus(placed, list(every_gpu))
     per_gpu = {gpu: every_gpu[gpu] for gpu in theirs}  # the job's: what every figure is made of
-    aggregate = _aggregate(per_gpu, len(groups.names))
-    model = trace.meta.get("model") or {}
     recorded = {(gpu.host, gpu.index): gpu for gpu in trace.gpus}
+    owners = power_owners(recorded, list(every_gpu))
+    for gpu, columns in every_gpu.items():
+        columns["shared_power"] = bool(gpu in recorded and recorded[gpu].parent_uuid)
+        columns["energy_scope"] = recorded[gpu].energy_scope if gpu in recorded else "gpu"
+    aggregate = _aggregate(per_gpu, owners, len(groups.names))
+    model = trace.meta.get("model") or {}
     names = {key: gpu.name for key, gpu in recorded.items()}
     peak, peak_source = _peak_flops(names, list(per_gpu), settings)
     step_columns = {}
@@ -261,6 +271,8 @@ def analyze(trace: Trace, settings: AnalysisSettings | None = None) -> RunMetric
         step_columns["log"] = _step_columns(steps, logs.first, model, peak)
     notes = list(trace.notes)
     notes += unused_note(unused, names)
+    without_counter = [gpu for gpu in per_gpu if not integrals.has(gpu, "energy_counter")]
+    notes += device_notes(recorded, list(per_gpu), without_counter)
     if integrals.dropped:
         notes.append(f"{integrals.dropped} samples went back in time (a clock step?) and were left out")
     if steps.backwards:

@@ -27,6 +27,8 @@ _PEAK_BF16_TFLOPS: tuple[tuple[tuple[str, ...], float], ...] = (
 def peak_bf16_tflops(gpu_name: str) -> float | None:
     """The peak dense bf16 TFLOP/s of the GPU NVML calls ``gpu_name``, or None if unknown."""
     upper = gpu_name.upper()
+    if " MIG " in f"{upper} ":
+        return None  # a MIG instance ("... MIG 3g.40gb") has a share of the GPU's SMs, not its peak
     for words, peak in _PEAK_BF16_TFLOPS:
         if all(word in upper for word in words):
             if words == ("L4",) and "L40" in upper:

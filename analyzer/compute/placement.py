@@ -18,7 +18,10 @@ GpuKey = tuple[str, int]
 
 
 def _normalised(uuid: str) -> str:
-    return uuid.strip().lower()
+    """A UUID without its kind: torch prints a MIG instance's bare, and effrec writes a bare UUID as
+    ``GPU-…`` while NVML names that instance ``MIG-…``."""
+    bare = uuid.strip().lower()
+    return bare[4:] if bare.startswith(("gpu-", "mig-")) else bare
 
 
 def rank_gpus(trace: Trace) -> dict[int, GpuKey]:

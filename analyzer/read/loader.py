@@ -51,6 +51,14 @@ class RecordedGpu:
     uuid: str | None
     memory_total_bytes: int | None
     power_limit_mw: int | None
+    energy_scope: str = "gpu"  # what its energy counter covers: "gpu", or "module" on a Grace Hopper module
+    parent_uuid: str | None = None  # a MIG instance's physical GPU, whose power and energy it reports
+
+    @property
+    def power_owner(self) -> str:
+        """Whose power this device's power readings are (its parent GPU's for a MIG instance), named
+        with its host so that two hosts' devices never share an owner."""
+        return f"{self.host}:{self.parent_uuid or self.uuid or self.index}"
 
 
 def _read_meta(run_dir: Path) -> dict[str, Any]:
@@ -221,6 +229,8 @@ class Trace:
                         uuid=gpu.get("uuid"),
                         memory_total_bytes=gpu.get("memory_total_bytes"),
                         power_limit_mw=gpu.get("power_limit_mw"),
+                        energy_scope=str(gpu.get("energy_scope") or "gpu"),
+                        parent_uuid=(gpu.get("mig") or {}).get("parent_uuid"),
                     )
                 )
         return found

@@ -18,6 +18,7 @@ from efftrace.recorder.format.manifest_fields import (
     HOST,
     INT64_MAX,
     INT64_MIN,
+    MIG,
     MODEL,
     NUMBER,
     RANK,
@@ -61,6 +62,9 @@ def check_manifest(path: Path, meta: dict[str, Any]) -> None:
     for number, host in enumerate(meta.get("hosts") or []):
         _check_fields(path, f"hosts[{number}]", host, HOST)
         for slot, gpu in enumerate(host.get("gpus") or []):
-            _check_fields(path, f"hosts[{number}].gpus[{slot}]", gpu, GPU, required=("index",))
+            where = f"hosts[{number}].gpus[{slot}]"
+            _check_fields(path, where, gpu, GPU, required=("index",))
+            if gpu.get("mig") is not None:
+                _check_fields(path, f"{where}.mig", gpu["mig"], MIG, required=("parent_uuid",))
     for number, rank in enumerate(meta.get("ranks") or []):
         _check_fields(path, f"ranks[{number}]", rank, RANK)

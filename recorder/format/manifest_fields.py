@@ -42,7 +42,15 @@ MODEL: dict[str, type | tuple[type, ...]] = {
     "hidden_size": int,
 }
 HOST: dict[str, type | tuple[type, ...]] = {"hostname": str, "gpus": list}
-GPU: dict[str, type | tuple[type, ...]] = {"index": int, "name": str, "uuid": str}
+GPU: dict[str, type | tuple[type, ...]] = {
+    "index": int,
+    "name": str,
+    "uuid": str,
+    "module_power": bool,
+    "energy_scope": str,
+    "mig": dict,
+}
+MIG: dict[str, type | tuple[type, ...]] = {"parent_index": int, "parent_uuid": str, "slot": int}
 RANK: dict[str, type | tuple[type, ...]] = {
     "rank": int,
     "tensorboard_dir": str,

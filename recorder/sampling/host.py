@@ -18,8 +18,8 @@ from typing import Any
 from efftrace.recorder.config import FLUSH_INTERVAL_S
 from efftrace.recorder.format import schema
 from efftrace.recorder.log import Warn, warn
-from efftrace.recorder.sampling.gpus import GpuInfo, describe, text, visible_indices
-from efftrace.recorder.sampling.sampler import GpuSampler
+from efftrace.recorder.sampling.gpus import GpuInfo, describe, handles, text, visible_devices
+from efftrace.recorder.sampling.sampler import GpuSampler, WatchedGpu
 from efftrace.recorder.writer import StreamWriter
 
 
@@ -67,18 +67,20 @@ class HostSampling:
             return self.host_info
         self._nvml = nvml
         self._nvml_ready = True
+        watched = []
         try:
-            indices = visible_indices(nvml, self.cuda_visible_devices)
-            self.gpus = [describe(nvml, index) for index in indices]
+            for device in visible_devices(nvml, self.cuda_visible_devices):
+                gpu = describe(nvml, device)
+                handle, parent = handles(nvml, device)
+                gpu.gpm_supported = _gpm_supported(nvml, parent)  # a MIG instance is sampled through its GPU
+                instance = None if gpu.mig is None else gpu.mig["gpu_instance_id"]
+                self.gpus.append(gpu)
+                watched.append(WatchedGpu(gpu.index, handle, parent, gpu.gpm_supported, instance))
         except nvml.NVMLError as error:
             self._warn(f"NVML could not list the GPUs ({error}); recording training events only")
             self.host_info["nvml_error"] = str(error)
+            self.gpus = []
             return self.host_info
-        handles = []
-        for gpu in self.gpus:
-            handle = nvml.nvmlDeviceGetHandleByIndex(gpu.index)
-            gpu.gpm_supported = _gpm_supported(nvml, handle)
-            handles.append((gpu.index, handle, gpu.gpm_supported))
         self.host_info.update(
             gpus=[gpu.as_dict() for gpu in self.gpus],
             nvml=_versions(nvml),
@@ -100,7 +102,7 @@ class HostSampling:
             max(self.history_size, 10_000),
         )
         self._writers = [samples, power]
-        self._sampler = GpuSampler(nvml, handles, samples, power, self.interval_s, self._warn)
+        self._sampler = GpuSampler(nvml, watched, samples, power, self.interval_s, self._warn)
         self._sampler.start()
         return self.host_info
 

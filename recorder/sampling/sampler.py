@@ -103,10 +103,29 @@ class FieldGuard:
         self._warn(f"GPU {self._gpu}: {name} {reason}; recorded as null")
 
 
+@dataclass(frozen=True)
+class WatchedGpu:
+    """One device to poll, and where each of its fields is read.
+
+    For a whole GPU both handles are its own. For a MIG instance, memory and utilisation come from
+    the instance's handle; power, energy, the power buffer, clocks and temperature exist only for the
+    physical GPU (``power_handle``), and GPM activity is asked of that GPU for the instance
+    (``gpm_instance``, its GPU-instance id).
+    """
+
+    number: int  # the device's number in the sample files
+    handle: Any
+    power_handle: Any
+    gpm_supported: bool = False
+    gpm_instance: int | None = None
+
+
 @dataclass
 class _Gpu:
     index: int
     handle: Any
+    power_handle: Any
+    gpm_instance: int | None
     guard: FieldGuard
     gpm_samples: list[Any] = field(default_factory=list)  # two NVML GPM samples, used in turn
     gpm_have_previous: bool = False
@@ -122,13 +141,12 @@ class GpuSampler(threading.Thread):
     def __init__(
         self,
         nvml: Any,
-        gpus: list[tuple[int, Any, bool]],
+        gpus: list[WatchedGpu],
         samples: StreamWriter,
         power: StreamWriter,
         interval_s: float,
         warn: Warn = warn,
     ) -> None:
-        """``gpus``: (NVML index, handle, GPM supported) for each GPU to watch."""
         super().__init__(name="efftrace-sampler", daemon=True)
         self._nvml = nvml
         self._samples = samples
@@ -136,9 +154,12 @@ class GpuSampler(threading.Thread):
         self.interval_s = interval_s
         self._warn = warn
         self._stop_requested = threading.Event()
-        self._gpus = [_Gpu(index, handle, FieldGuard(nvml, index, warn)) for index, handle, _ in gpus]
-        for gpu, (_, _, gpm_supported) in zip(self._gpus, gpus, strict=True):
-            if gpm_supported:
+        self._gpus = [
+            _Gpu(gpu.number, gpu.handle, gpu.power_handle, gpu.gpm_instance, FieldGuard(nvml, gpu.number, warn))
+            for gpu in gpus
+        ]
+        for gpu, watched in zip(self._gpus, gpus, strict=True):
+            if watched.gpm_supported:
                 gpu.gpm_samples = self._allocate_gpm_samples(gpu)
         self._gpm_metric_ids = [getattr(nvml, name, None) for name in GPM_METRIC_NAMES]
         self.gpm_every = polls_per(GPM_INTERVAL_S, interval_s)
@@ -181,21 +202,21 @@ class GpuSampler(threading.Thread):
             guard = gpu.guard
             if guard.lost:
                 continue
-            handle = gpu.handle
+            handle, physical = gpu.handle, gpu.power_handle
             time_ns = time.time_ns()
-            instant = guard.read("power_instant", self._instant_power, handle)
-            average = guard.read("power_avg", nvml.nvmlDeviceGetPowerUsage, handle)
+            instant = guard.read("power_instant", self._instant_power, physical)
+            average = guard.read("power_avg", nvml.nvmlDeviceGetPowerUsage, physical)
             energy = None
             if now_s >= gpu.next_energy_s:
                 gpu.next_energy_s = now_s + ENERGY_INTERVAL_S
-                energy = guard.read("energy", nvml.nvmlDeviceGetTotalEnergyConsumption, handle)
+                energy = guard.read("energy", nvml.nvmlDeviceGetTotalEnergyConsumption, physical)
             memory = guard.read("memory", nvml.nvmlDeviceGetMemoryInfo, handle)
             utilization = guard.read("utilization", nvml.nvmlDeviceGetUtilizationRates, handle)
-            clock = guard.read("sm_clock", nvml.nvmlDeviceGetClockInfo, handle, nvml.NVML_CLOCK_SM)
+            clock = guard.read("sm_clock", nvml.nvmlDeviceGetClockInfo, physical, nvml.NVML_CLOCK_SM)
             temperature = None
             if read_temperature:
                 temperature = guard.read(
-                    "temperature", nvml.nvmlDeviceGetTemperature, handle, nvml.NVML_TEMPERATURE_GPU
+                    "temperature", nvml.nvmlDeviceGetTemperature, physical, nvml.NVML_TEMPERATURE_GPU
                 )
             sm_activity = tensor_activity = dram_bw = None
             if read_gpm:
@@ -240,7 +261,7 @@ class GpuSampler(threading.Thread):
         result = gpu.guard.read(
             "power_buffer",
             nvml.nvmlDeviceGetSamples,
-            gpu.handle,
+            gpu.power_handle,
             nvml.NVML_TOTAL_POWER_SAMPLES,
             gpu.last_buffer_us,
             empty_on=(nvml.NVML_ERROR_NOT_FOUND,),  # nothing newer than last time
@@ -269,7 +290,11 @@ class GpuSampler(threading.Thread):
             return nothing
         nvml = self._nvml
         previous, current = gpu.gpm_samples
-        if gpu.guard.read("gpm", nvml.nvmlGpmSampleGet, gpu.handle, current) is None:
+        if gpu.gpm_instance is None:
+            taken = gpu.guard.read("gpm", nvml.nvmlGpmSampleGet, gpu.handle, current)
+        else:
+            taken = gpu.guard.read("gpm", nvml.nvmlGpmMigSampleGet, gpu.power_handle, gpu.gpm_instance, current)
+        if taken is None:
             gpu.gpm_have_previous = False
             return nothing
         gpu.gpm_samples.reverse()  # this sample is the next poll's previous one

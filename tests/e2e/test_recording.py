@@ -276,3 +276,32 @@ def test_fsdp2_sharded_model_is_described_whole(tmp_path, tiny_llama):
     assert all(rank["model"]["total_params"] == expected["unsharded"] for rank in meta["ranks"])
     steps = events(run_dir)
     assert sorted((row["rank"], row["step"]) for row in steps) == [(r, s) for r in (0, 1) for s in (1, 2, 3)]
+
+
+def test_accelerate_launch_reaches_every_worker(tmp_path, tiny_llama):
+    """``accelerate launch`` with two processes (its multi-process launcher, gloo on CPU): the
+    auto-instrumentation reaches both workers, each writing its own events."""
+    accelerate = shutil.which("accelerate", path=str(Path(sys.executable).parent))
+    assert accelerate
+    expected_path = tmp_path / "expected.json"
+    launch = [accelerate, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1"]
+    launch += ["--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "29533"]
+    script = [
+        str(SCRIPTS / "hf_trainer_train.py"),
+        str(tiny_llama / "model"),
+        str(tmp_path / "out"),
+        str(expected_path),
+    ]
+    result = run_effrec(
+        ["--out", str(tmp_path / "runs"), "--", *launch, *script], tmp_path, env={"OMP_NUM_THREADS": "1"}
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    expected = json.loads(expected_path.read_text())
+    assert expected["world_size"] == 2
+    run_dir = only_run_dir(tmp_path / "runs")
+    steps = events(run_dir)
+    for rank in (0, 1):
+        assert [row["step"] for row in steps if row["rank"] == rank] == list(range(1, expected["global_step"] + 1))
+    assert sum(row["samples"] for row in steps) == expected["samples"]
+    assert sum(row["tokens"] for row in steps) == expected["tokens"]
+    assert load_meta(run_dir)["world_size"] == 2

@@ -27,6 +27,10 @@ NVML_VALUE_TYPE_UNSIGNED_LONG = pynvml.NVML_VALUE_TYPE_UNSIGNED_LONG
 NVML_VALUE_TYPE_UNSIGNED_LONG_LONG = pynvml.NVML_VALUE_TYPE_UNSIGNED_LONG_LONG
 NVML_VALUE_TYPE_SIGNED_LONG_LONG = pynvml.NVML_VALUE_TYPE_SIGNED_LONG_LONG
 NVML_FI_DEV_POWER_INSTANT = pynvml.NVML_FI_DEV_POWER_INSTANT
+NVML_POWER_SCOPE_GPU = pynvml.NVML_POWER_SCOPE_GPU
+NVML_POWER_SCOPE_MODULE = pynvml.NVML_POWER_SCOPE_MODULE
+NVML_DEVICE_MIG_ENABLE = pynvml.NVML_DEVICE_MIG_ENABLE
+NVML_DEVICE_MIG_DISABLE = pynvml.NVML_DEVICE_MIG_DISABLE
 NVML_TOTAL_POWER_SAMPLES = pynvml.NVML_TOTAL_POWER_SAMPLES
 NVML_CLOCK_SM = pynvml.NVML_CLOCK_SM
 NVML_TEMPERATURE_GPU = pynvml.NVML_TEMPERATURE_GPU
@@ -52,6 +56,26 @@ class FakeGpu:
     slow: dict[str, float] = field(default_factory=dict)  # call name -> seconds each call takes
     lost: bool = False
     buffer: list[tuple[int, int]] = field(default_factory=list)  # (timestamp us, mW)
+    module_power_mw: int | None = None  # a superchip module's power (GH200); None: a discrete GPU
+    mig: list[FakeMig | None] = field(default_factory=list)  # MIG slots (None: an empty slot); [] = MIG off
+
+
+@dataclass
+class FakeMig:
+    """One MIG instance: its own memory and GPM activity; NVML refuses it power, energy and utilisation."""
+
+    uuid: str
+    gpu_instance_id: int
+    name: str = "NVIDIA H100 80GB HBM3 MIG 3g.40gb"
+    memory_used: int = 4 << 30
+    memory_total: int = 40 << 30
+    sm_activity: float = 55.0
+
+
+@dataclass(frozen=True)
+class MigHandle:
+    parent: int
+    slot: int
 
 
 class _Value:
@@ -72,8 +96,12 @@ class FakeNvml:
             if name.startswith("NVML"):
                 setattr(self, name, value)
 
-    def _call(self, name: str, handle: int) -> FakeGpu:
+    def _call(self, name: str, handle: int | MigHandle) -> FakeGpu:
         self.calls[name] = self.calls.get(name, 0) + 1
+        if isinstance(handle, MigHandle):  # what real NVML answers for a MIG instance
+            if name not in ("nvmlDeviceGetMemoryInfo", "nvmlDeviceGetName", "nvmlDeviceGetUUID"):
+                raise NVMLError(NVML_ERROR_NOT_SUPPORTED)
+            return self._mig(handle)  # type: ignore[return-value]
         gpu = self.gpus[handle]
         if name in gpu.slow:
             time.sleep(gpu.slow[name])
@@ -98,11 +126,32 @@ class FakeNvml:
     def nvmlDeviceGetHandleByIndex(self, index: int) -> int:
         return index
 
-    def nvmlDeviceGetUUID(self, handle: int) -> str:
-        return self.gpus[handle].uuid
+    def _mig(self, handle: MigHandle) -> FakeMig:
+        instance = self.gpus[handle.parent].mig[handle.slot]
+        assert instance is not None
+        return instance
 
-    def nvmlDeviceGetName(self, handle: int) -> str:
-        return self.gpus[handle].name
+    def nvmlDeviceGetUUID(self, handle: int | MigHandle) -> str:
+        return self._mig(handle).uuid if isinstance(handle, MigHandle) else self.gpus[handle].uuid
+
+    def nvmlDeviceGetName(self, handle: int | MigHandle) -> str:
+        return self._mig(handle).name if isinstance(handle, MigHandle) else self.gpus[handle].name
+
+    def nvmlDeviceGetMigMode(self, handle: int) -> list[int]:
+        mode = NVML_DEVICE_MIG_ENABLE if self.gpus[handle].mig else NVML_DEVICE_MIG_DISABLE
+        return [mode, mode]
+
+    def nvmlDeviceGetMaxMigDeviceCount(self, handle: int) -> int:
+        return 7 if self.gpus[handle].mig else 0
+
+    def nvmlDeviceGetMigDeviceHandleByIndex(self, handle: int, slot: int) -> MigHandle:
+        slots = self.gpus[handle].mig
+        if slot >= len(slots) or slots[slot] is None:
+            raise NVMLError(NVML_ERROR_NOT_FOUND)
+        return MigHandle(handle, slot)
+
+    def nvmlDeviceGetGpuInstanceId(self, handle: MigHandle) -> int:
+        return self._mig(handle).gpu_instance_id
 
     def nvmlDeviceGetPciInfo(self, handle: int) -> SimpleNamespace:
         return SimpleNamespace(busId=f"00000000:{handle + 1:02X}:00.0".encode())
@@ -121,15 +170,20 @@ class FakeNvml:
 
     def nvmlDeviceGetFieldValues(self, handle: int, field_ids: list[int]) -> list[SimpleNamespace]:
         gpu = self._call("nvmlDeviceGetFieldValues", handle)
-        return [
-            SimpleNamespace(
-                fieldId=field_id,
-                nvmlReturn=NVML_SUCCESS,
-                valueType=NVML_VALUE_TYPE_UNSIGNED_INT,
-                value=_Value(gpu.power_mw + 7),
+        values = []
+        for entry in field_ids:
+            field_id, scope = entry if isinstance(entry, tuple) else (entry, NVML_POWER_SCOPE_GPU)
+            power = gpu.power_mw + 7 if scope == NVML_POWER_SCOPE_GPU else gpu.module_power_mw
+            values.append(
+                SimpleNamespace(
+                    fieldId=field_id,
+                    scopeId=scope,
+                    nvmlReturn=NVML_SUCCESS if power is not None else NVML_ERROR_NOT_SUPPORTED,
+                    valueType=NVML_VALUE_TYPE_UNSIGNED_INT,
+                    value=_Value(power or 0),
+                )
             )
-            for field_id in field_ids
-        ]
+        return values
 
     def nvmlDeviceGetPowerUsage(self, handle: int) -> int:
         return self._call("nvmlDeviceGetPowerUsage", handle).power_mw
@@ -173,6 +227,14 @@ class FakeNvml:
     def nvmlGpmSampleGet(self, handle: int, sample: SimpleNamespace) -> SimpleNamespace:
         self._call("nvmlGpmSampleGet", handle)
         sample.taken_at = time.monotonic()
+        sample.sm_activity = 80.0
+        return sample
+
+    def nvmlGpmMigSampleGet(self, handle: int, gpu_instance_id: int, sample: SimpleNamespace) -> SimpleNamespace:
+        gpu = self._call("nvmlGpmMigSampleGet", handle)
+        (instance,) = [mig for mig in gpu.mig if mig is not None and mig.gpu_instance_id == gpu_instance_id]
+        sample.taken_at = time.monotonic()
+        sample.sm_activity = instance.sm_activity
         return sample
 
     class c_nvmlGpmMetricsGet_t:
@@ -185,7 +247,7 @@ class FakeNvml:
     def nvmlGpmMetricsGet(self, request: c_nvmlGpmMetricsGet_t) -> c_nvmlGpmMetricsGet_t:
         assert request.sample1.taken_at < request.sample2.taken_at, "samples must be in time order"
         values = {
-            NVML_GPM_METRIC_SM_UTIL: 80.0,
+            NVML_GPM_METRIC_SM_UTIL: request.sample2.sm_activity,
             NVML_GPM_METRIC_ANY_TENSOR_UTIL: 60.0,
             NVML_GPM_METRIC_DRAM_BW_UTIL: 30.0,
         }

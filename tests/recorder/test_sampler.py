@@ -10,10 +10,10 @@ import pytest
 
 from efftrace.recorder.config import ENERGY_INTERVAL_S, GPM_INTERVAL_S, TEMPERATURE_INTERVAL_S, polls_per
 from efftrace.recorder.format import schema
-from efftrace.recorder.sampling.gpus import visible_indices
+from efftrace.recorder.sampling.gpus import visible_devices
 from efftrace.recorder.sampling.host import HostSampling
-from efftrace.recorder.sampling.sampler import GpuSampler
-from helpers.fake_nvml import NVML_ERROR_LIBRARY_NOT_FOUND, NVML_ERROR_UNKNOWN, FakeGpu, FakeNvml
+from efftrace.recorder.sampling.sampler import GpuSampler, WatchedGpu
+from helpers.fake_nvml import NVML_ERROR_LIBRARY_NOT_FOUND, NVML_ERROR_UNKNOWN, FakeGpu, FakeMig, FakeNvml
 from helpers.runs import TESTS, read_stream
 
 
@@ -169,7 +169,7 @@ def test_sampler_thread_failure_is_contained(tmp_path):
 )
 def test_cuda_visible_devices_maps_to_physical_gpus(visible, expected):
     nvml = FakeNvml([FakeGpu(f"GPU-{letter * 4}") for letter in "abcd"])
-    assert visible_indices(nvml, visible) == expected
+    assert [device.number for device in visible_devices(nvml, visible)] == expected
 
 
 def test_sampler_only_polls_visible_gpus(tmp_path):
@@ -199,7 +199,7 @@ def test_gpm_request_reuses_two_samples_in_time_order():
             pass
 
     sink = Sink()
-    sampler = GpuSampler(nvml, [(0, 0, True)], sink, sink, 0.01)
+    sampler = GpuSampler(nvml, [WatchedGpu(0, 0, 0, gpm_supported=True)], sink, sink, 0.01)
     for _ in range(4 * sampler.gpm_every + 1):
         sampler.poll_once()
         time.sleep(0.001)
@@ -231,3 +231,43 @@ print("ok")
 """
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert result.stdout.strip() == "ok", result.stderr
+
+
+def _mig_host() -> FakeNvml:
+    """GPU 0 whole; GPU 1 split into MIG instances in slots 0 and 2 (slot 1 empty)."""
+    split = FakeGpu(
+        "GPU-bbbb",
+        power_mw=400_000,
+        mig=[FakeMig("MIG-b0", gpu_instance_id=1), None, FakeMig("MIG-b2", gpu_instance_id=5, sm_activity=20.0)],
+    )
+    return FakeNvml([FakeGpu("GPU-aaaa"), split])
+
+
+@pytest.mark.parametrize(
+    ("visible", "expected"),
+    [("MIG-b2", [202]), ("MIG-b0,MIG-b2", [200, 202]), ("MIG-b9", []), ("0,MIG-b0", [0, 200]), (None, [0, 1])],
+)
+def test_cuda_visible_devices_maps_mig_uuids_to_instances_of_their_gpu(visible, expected):
+    assert [device.number for device in visible_devices(_mig_host(), visible)] == expected
+
+
+def test_mig_instance_is_sampled_with_its_parents_power_and_its_own_memory_and_activity(tmp_path):
+    host, _, warnings = sample(tmp_path, _mig_host(), seconds=0.5, interval=0.02, visible="MIG-b2")
+    (gpu,) = host["gpus"]
+    assert gpu["index"] == 202 and gpu["uuid"] == "MIG-b2" and gpu["memory_total_bytes"] == 40 << 30
+    assert gpu["mig"] == {"parent_index": 1, "parent_uuid": "GPU-bbbb", "slot": 2, "gpu_instance_id": 5}
+    assert gpu["gpm_supported"] and gpu["power_limit_mw"] == 700_000
+    table = gpu_table(tmp_path)
+    assert set(table["gpu"].to_pylist()) == {202}
+    assert set(table["power_avg_mw"].to_pylist()) == {400_000}, "the parent GPU's power"
+    assert set(table["mem_used_bytes"].to_pylist()) == {4 << 30}, "the instance's memory"
+    assert table["util_gpu_pct"].null_count == table.num_rows, "NVML gives no utilisation for an instance"
+    assert {value for value in table["gpm_sm_activity_pct"].to_pylist() if value is not None} == {20.0}
+    assert any("utilization" in warning and "not supported" in warning for warning in warnings)
+
+
+@pytest.mark.parametrize(("module_mw", "module_power", "scope"), [(None, False, "gpu"), (900_000, True, "module")])
+def test_power_scope_is_recorded_per_gpu(tmp_path, module_mw, module_power, scope):
+    host, _, _ = sample(tmp_path, FakeNvml([FakeGpu("GPU-a", module_power_mw=module_mw)]), seconds=0.1)
+    (gpu,) = host["gpus"]
+    assert (gpu["module_power"], gpu["energy_scope"], gpu["mig"]) == (module_power, scope, None)
