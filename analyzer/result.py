@@ -64,6 +64,7 @@ class RunMetrics:
     steps: pa.Table  # one row per optimizer step, all ranks merged
     ranks: pa.Table  # one row per rank: its own mean step duration
     notes: list[str] = field(default_factory=list)
+    alerts: list[dict[str, Any]] = field(default_factory=list)  # compute.alerts, one per (window, kind)
 
     @property
     def train(self) -> WindowSummary | None:

@@ -294,8 +294,8 @@ ENTRIES: tuple[Entry, ...] = (
     Entry("power_buffer_watts", "Driver-buffer power", "W", per_gpu_column=True),
     Entry("power_instant_watts", "Instant power", "W", per_gpu_column=True),
     Entry("power_average_watts", "Averaged power", "W", per_gpu_column=True),
-    Entry("sm_clock_mhz", "SM clock", "MHz", per_gpu_column=True),
-    Entry("temperature_c", "Temperature", "°C", per_gpu_column=True),
+    Entry("sm_clock_mhz", "SM clock", "MHz", gpus="mean", windows_column=True, per_gpu_column=True),
+    Entry("temperature_c", "Temperature", "°C", gpus="max", windows_column=True, per_gpu_column=True),
     Entry(
         "coverage_memory", "Coverage of memory samples", "ratio", gpus="min", windows_column=True, per_gpu_column=True
     ),

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from efftrace.analyzer.compute.alerts import GpuLimits, run_alerts
 from efftrace.analyzer.compute.catalog import CATALOG, WINDOW_FIGURES, where
 from efftrace.analyzer.compute.clocks import ClockOffset
 from efftrace.analyzer.compute.settings import AnalysisSettings, WindowGroups
@@ -403,7 +404,16 @@ def build_result(
         steps=step_table(steps),
         ranks=rank_table(context, steps, per_gpu, groups.index("train")),
         notes=notes + _energy_checks(summaries),
+        alerts=[alert.as_dict() for alert in run_alerts(windows.to_pylist(), gpu_limits(context, list(per_gpu)))],
     )
+
+
+def gpu_limits(context: Context, gpus: list[GpuKey]) -> GpuLimits:
+    """The smallest memory and power limit among the job's GPUs, as ``meta.json`` recorded them."""
+    recorded = [context.gpu_info[gpu] for gpu in gpus if gpu in context.gpu_info]
+    memory = [gpu.memory_total_bytes for gpu in recorded if gpu.memory_total_bytes]
+    power = [gpu.power_limit_mw for gpu in recorded if gpu.power_limit_mw]
+    return GpuLimits(min(memory) if memory else None, min(power) / 1e3 if power else None)
 
 
 def _per_host(context: Context, per_gpu: dict[GpuKey, dict], groups: WindowGroups) -> list[dict[str, Any]]:

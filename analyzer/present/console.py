@@ -72,7 +72,14 @@ def render(result: RunMetrics) -> str:
         lines += ["", *_host_table(result)]
     if result.notes:
         lines += ["", *(f"note: {note}" for note in result.notes)]
+    if result.alerts:
+        lines += ["", *(alert_line(alert) for alert in result.alerts)]
     return "\n".join(lines)
+
+
+def alert_line(alert: dict) -> str:
+    """One alert as the console prints it, after the run's notes or under a live window's block."""
+    return f"ALERT {alert['kind']}: {alert['message']}"
 
 
 def _host_table(result: RunMetrics) -> list[str]:

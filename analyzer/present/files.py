@@ -53,6 +53,7 @@ def summary_document(result: RunMetrics) -> dict[str, Any]:
         "per_gpu": [{key: _finite(value) for key, value in row.items()} for row in result.per_gpu.to_pylist()],
         "log_windows": result.windows.num_rows,
         "notes": result.notes,
+        "alerts": result.alerts,
     }
 
 

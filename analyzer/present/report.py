@@ -238,6 +238,7 @@ def _body(trace: Trace, result: RunMetrics, payload: dict[str, Any]) -> str:
         for name, summary in result.summaries.items()
     )
     notes = "".join(f"<li>{esc(note)}</li>" for note in result.notes)
+    alerts = "".join(f"<li><b>{esc(alert['kind'])}</b>: {esc(alert['message'])}</li>" for alert in result.alerts)
     return "".join(
         [
             f"<header><h1>{esc(run.get('name'))}</h1><p>{esc(subtitle)}</p></header>",
@@ -246,6 +247,7 @@ def _body(trace: Trace, result: RunMetrics, payload: dict[str, Any]) -> str:
             else "",
             "".join(f"<section class='unfinished'><p>{esc(line)}</p></section>" for line in run.get("missing") or []),
             f"<section><h2>Summary ({esc(_headline(result).name)} window)</h2>{_cards(result)}</section>",
+            f"<section class='alerts'><h2>Alerts</h2><ul>{alerts}</ul></section>" if alerts else "",
             "<section><h2>Timelines</h2><p class='hint'>Wheel to zoom, drag to pan, double-click or "
             "<button data-reset>reset</button>. Shaded: the train and inference windows; thin lines: step ends and "
             "(orange) log-window ends, drawn once zoomed in far enough. Bands: the spread of the samples each "

@@ -55,7 +55,9 @@ def _metadata(table: str) -> dict[bytes, bytes]:
 GPU_SAMPLES_SCHEMA = pa.schema(
     [
         pa.field("time_ns", pa.int64(), nullable=False),
-        pa.field("gpu", pa.int16(), nullable=False),  # NVML index (a MIG instance: 100*(parent+1)+slot); UUID in meta.json
+        pa.field(
+            "gpu", pa.int16(), nullable=False
+        ),  # NVML index (a MIG instance: 100*(parent+1)+slot); UUID in meta.json
         pa.field("power_instant_mw", pa.uint32()),  # NVML_FI_DEV_POWER_INSTANT
         pa.field("power_avg_mw", pa.uint32()),  # nvmlDeviceGetPowerUsage: 1-s moving average
         pa.field("energy_mj", pa.uint64()),  # nvmlDeviceGetTotalEnergyConsumption, rationed (meta.json)
