@@ -81,4 +81,4 @@ def test_a_run_filling_its_gpu_gets_an_oom_alert_in_its_result(tmp_path):
         builder.step(0, step, float(step), step + 0.9, samples=2, tokens=200)
     result = analyze(open_run(builder.write(end_s=40.0)))
     assert [(alert["kind"], alert["window"]) for alert in result.alerts] == [("oom_risk", 2), ("oom_risk", 3)]
-    assert "headroom 5.0 %" in result.alerts[1]["message"]
+    assert "headroom 5.0% (76.0 of 80.0 GiB in use)" in result.alerts[1]["message"]
