@@ -18,6 +18,7 @@ from typing import Any
 import click
 
 from efftrace.analyzer.errors import TraceError
+from efftrace.recorder.format import json_values
 from efftrace.recorder.format.options import CheckedOption
 from efftrace.recorder.format.ranges import LOG_INTERVAL, MAX_GAP_S, PEAK_TFLOPS
 from efftrace.recorder.format.version import __version__
@@ -170,6 +171,18 @@ def main() -> None:
     type=CheckedOption(MAX_GAP_S, "--max-gap"),
     help="Seconds between samples beyond which a gap is not bridged (default: 5 poll intervals, at least 1 s).",
 )
+@click.option(
+    "--follow",
+    is_flag=True,
+    help="Watch a run effrec is still recording: print each log window's block as it completes (and with "
+    "--tensorboard add its points), then the full analysis when the run ends. Ctrl-C stops watching.",
+)
+@click.option(
+    "--alerts",
+    "alerts_path",
+    metavar="PATH",
+    help="Append each alert (OOM risk, slowdown, straggler, throttling, sampling gap) as a JSON line.",
+)
 @_quiet_option
 @_one_line_errors
 def analyze(
@@ -183,6 +196,8 @@ def analyze(
     power_source: str,
     peak_tflops: float | None,
     max_gap: float | None,
+    follow: bool,
+    alerts_path: str | None,
     quiet: bool,
 ) -> None:
     """Compute the EfficientLLM metrics of RUN_DIR, a run directory written by effrec.
@@ -192,6 +207,7 @@ def analyze(
       effanalyze sample_traces/h100-lora-sft/trace
       effanalyze sample_traces/h100-lora-sft/trace --tensorboard --report report.html
       effanalyze sample_traces/h100-predict/trace --json - | jq .windows.inference
+      effanalyze effrec_runs/20261201T120000Z-sft --follow --tensorboard --alerts alerts.jsonl
     """
     # Imported here, not at the top, so that `effanalyze --help` answers without loading numpy.
     from efftrace.analyzer.compute.metrics import analyze as compute
@@ -202,16 +218,30 @@ def analyze(
     settings = _settings(
         log_interval=log_interval, power_source=power_source, peak_tflops=peak_tflops, max_gap_s=max_gap
     )
-    asked = _outputs(("--json", json_path), ("--csv", csv_path), ("--windows", windows_path), ("--report", report_path))
+    asked = _outputs(
+        ("--json", json_path),
+        ("--csv", csv_path),
+        ("--windows", windows_path),
+        ("--report", report_path),
+        ("--alerts", alerts_path),
+    )
     if "--windows" in asked:
         files.windows_format(asked["--windows"])
     log_dir = outputs.check_log_dir(tensorboard_dir) if tensorboard_dir not in (None, _AUTO) else None
     quiet = quiet or any(output.to_stdout for output in asked.values())  # standard output is that file's
     trace = open_run(run_dir)
+    alerted: set[tuple[int, str]] = set()
+    if follow and not _followed(trace, settings, quiet, tensorboard_dir, log_dir, asked.get("--alerts"), alerted):
+        return  # stopped with Ctrl-C: the run goes on; nothing more to say
+    if follow:
+        trace = open_run(run_dir)  # the run as effrec finished it (its streams compacted)
     with _progress(quiet, trace):
         result = compute(trace, settings)
     if not quiet:
         click.echo(console.render(result))
+    if "--alerts" in asked:
+        fresh = [alert for alert in result.alerts if (alert["window"], alert["kind"]) not in alerted]
+        outputs.append_lines(asked.pop("--alerts"), [json_values.dumps(alert) for alert in fresh])
     written = []
     if "--json" in asked:
         written.append(files.write_json(result, asked["--json"]))
@@ -280,6 +310,49 @@ def compare(
     if not quiet:
         for path in written:
             click.echo(f"wrote {path}")
+
+
+def _followed(
+    trace: Any,
+    settings: Any,
+    quiet: bool,
+    tensorboard_dir: str | None,
+    log_dir: Path | None,
+    alerts: Any,
+    alerted: set[tuple[int, str]],
+) -> bool:
+    """Print each log window of a run being recorded as it completes, until the run ends (True) or
+    the user presses Ctrl-C (False). ``alerted`` gathers the alerts already appended to ``alerts``."""
+    import time
+
+    from efftrace.analyzer.follow import POLL_S, Follower
+    from efftrace.analyzer.present import console, outputs, tensorboard_events
+
+    follower = Follower(trace, settings)
+    if follower.finished():
+        return True  # nothing is being recorded: the analysis of the finished run is all there is
+    if not quiet:
+        click.echo(f"effanalyze: following {trace.run_dir} (Ctrl-C to stop watching; the run goes on)")
+    try:
+        while True:
+            ended = follower.finished()  # asked before the last look, so that look sees everything
+            for window in follower.poll():
+                found = [alert.as_dict() for alert in window.alerts]
+                if not quiet:
+                    click.echo(console.render_window(window.result, window.number, found))
+                if alerts is not None:
+                    outputs.append_lines(alerts, [json_values.dumps(alert) for alert in found])
+                    alerted.update((alert["window"], alert["kind"]) for alert in found)
+                if tensorboard_dir is not None:
+                    target = log_dir or tensorboard_events.trainer_log_dir(window.result, trace.meta)
+                    tensorboard_events.append_tensorboard(window.result, target or trace.run_dir / "tensorboard")
+            if ended:
+                return True
+            time.sleep(POLL_S)
+    except KeyboardInterrupt:
+        return False
+    finally:
+        follower.close()
 
 
 def _outputs(*asked: tuple[str, str | None]) -> dict[str, Any]:

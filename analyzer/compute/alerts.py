@@ -13,6 +13,7 @@ import statistics
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from efftrace.analyzer.read.loader import RecordedGpu
 from efftrace.recorder.format.units import GIB
 
 MEMORY_HEADROOM_MIN = 0.08
@@ -62,6 +63,13 @@ class GpuLimits:
 
     memory_total_bytes: int | None
     power_limit_w: float | None
+
+
+def limits_of(gpus: list[RecordedGpu]) -> GpuLimits:
+    """The smallest memory and power limit among ``gpus``, as ``meta.json`` recorded them."""
+    memory = [gpu.memory_total_bytes for gpu in gpus if gpu.memory_total_bytes]
+    power = [gpu.power_limit_mw for gpu in gpus if gpu.power_limit_mw]
+    return GpuLimits(min(memory) if memory else None, min(power) / 1e3 if power else None)
 
 
 def _finite(value: Any) -> float | None:

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from efftrace.analyzer.compute.alerts import GpuLimits, run_alerts
+from efftrace.analyzer.compute.alerts import GpuLimits, limits_of, run_alerts
 from efftrace.analyzer.compute.catalog import CATALOG, WINDOW_FIGURES, where
 from efftrace.analyzer.compute.clocks import ClockOffset
 from efftrace.analyzer.compute.settings import AnalysisSettings, WindowGroups
@@ -404,16 +404,12 @@ def build_result(
         steps=step_table(steps),
         ranks=rank_table(context, steps, per_gpu, groups.index("train")),
         notes=notes + _energy_checks(summaries),
-        alerts=[alert.as_dict() for alert in run_alerts(windows.to_pylist(), gpu_limits(context, list(per_gpu)))],
+        alerts=[alert.as_dict() for alert in run_alerts(windows.to_pylist(), _job_limits(context, list(per_gpu)))],
     )
 
 
-def gpu_limits(context: Context, gpus: list[GpuKey]) -> GpuLimits:
-    """The smallest memory and power limit among the job's GPUs, as ``meta.json`` recorded them."""
-    recorded = [context.gpu_info[gpu] for gpu in gpus if gpu in context.gpu_info]
-    memory = [gpu.memory_total_bytes for gpu in recorded if gpu.memory_total_bytes]
-    power = [gpu.power_limit_mw for gpu in recorded if gpu.power_limit_mw]
-    return GpuLimits(min(memory) if memory else None, min(power) / 1e3 if power else None)
+def _job_limits(context: Context, gpus: list[GpuKey]) -> GpuLimits:
+    return limits_of([context.gpu_info[gpu] for gpu in gpus if gpu in context.gpu_info])
 
 
 def _per_host(context: Context, per_gpu: dict[GpuKey, dict], groups: WindowGroups) -> list[dict[str, Any]]:
@@ -463,6 +459,7 @@ def _run_info(context: Context, steps: Steps, gens: Generations, per_gpu: dict[G
         ],
         "train_steps": steps.count,
         "last_step": int(steps.step[-1]) if steps.count else None,
+        "first_step": int(steps.step[0]) if steps.count else None,
         "generate_calls": gens.count,
         "log_interval": context.settings.log_interval,
         "power_source": context.settings.power_source,

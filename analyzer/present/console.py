@@ -77,6 +77,17 @@ def render(result: RunMetrics) -> str:
     return "\n".join(lines)
 
 
+def render_window(result: RunMetrics, number: int, alerts: list[dict]) -> str:
+    """A log window's block as ``effanalyze --follow`` prints it when the window completes: the seed's
+    ``[EfficientLLM Metrics] Step N:`` block (``result`` is the analysis of that window alone)."""
+    train = result.train
+    assert train is not None
+    first, last = result.run["first_step"], result.run["last_step"]
+    title = f"[EfficientLLM Metrics] Step {last}:    [live: log window {number}, steps {first}-{last}]"
+    lines = _block(title, train, list(SEED_FIGURES))
+    return "\n".join(lines + [alert_line(alert) for alert in alerts])
+
+
 def alert_line(alert: dict) -> str:
     """One alert as the console prints it, after the run's notes or under a live window's block."""
     return f"ALERT {alert['kind']}: {alert['message']}"

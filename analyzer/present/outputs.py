@@ -1,12 +1,12 @@
 """Where an output may go, checked before any analysis, and how it is written there.
 
-The rules, the same for every file option (``--json``, ``--csv``, ``--windows``, ``--report`` and
+The rules, the same for every file option (``--json``, ``--csv``, ``--windows``, ``--report``, ``--alerts`` and
 the comparison's ``--markdown``, ``--csv``, ``--html``):
 
 - ``-`` is standard output, for the formats that are text;
 - a symbolic link is followed, as a shell redirection would: its target is what is written;
 - a regular file is replaced whole (a temporary file beside it, then a rename), so a failed write
-  leaves the previous file, and never half of a new one;
+  leaves the previous file, and never half of a new one; ``--alerts`` alone appends to it instead;
 - a FIFO or a character device (``/dev/null``, a pipe) is written into, never replaced;
 - a missing folder is made (as ``mkdir -p``), once the analysis has succeeded;
 - anything else that exists (a directory, a socket, a block device) is refused, as is a path under
@@ -133,3 +133,20 @@ def write(output: Output, text: str | None = None, to_file: Callable[[Path], Non
         temporary.unlink(missing_ok=True)
         raise TraceError(output.given, f"cannot write ({error.strerror or error})") from None
     return output.given
+
+
+def append_lines(output: Output, lines: list[str]) -> None:
+    """Add ``lines`` at the end of the output (``--alerts``: a log that grows, never replaced)."""
+    if not lines:
+        return
+    text = "".join(line + "\n" for line in lines)
+    if output.target is None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    try:
+        output.target.parent.mkdir(parents=True, exist_ok=True)
+        with open(output.target, "a", encoding="utf-8") as handle:
+            handle.write(text)
+    except OSError as error:
+        raise TraceError(output.given, f"cannot write ({error.strerror or error})") from None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -97,8 +98,13 @@ def _inference_points(result: RunMetrics) -> list[tuple[str, int, float, float]]
     return points
 
 
-def write_tensorboard(result: RunMetrics, log_dir: Path) -> Path:
-    """Write (or replace) this run's event file in ``log_dir``; returns the file written."""
+def _event_file(result: RunMetrics, log_dir: Path) -> Path:
+    """The run's one event file: named by the job's start, so every writer of this run finds it."""
+    started = result.summaries["job"].start_ns // int(NS_PER_S)
+    return log_dir / f"events.out.tfevents.{started}{EVENT_FILE_SUFFIX}"
+
+
+def _write_events(handle: BinaryIO, result: RunMetrics, header: bool, log_dir: Path) -> None:
     try:
         from tensorboard.compat.proto import event_pb2, summary_pb2
         from tensorboard.summary.writer.record_writer import RecordWriter
@@ -106,20 +112,41 @@ def write_tensorboard(result: RunMetrics, log_dir: Path) -> Path:
         raise TraceError(
             log_dir, "--tensorboard needs the tensorboard package: pip install 'efftrace[analyze]'"
         ) from None
-    started = result.summaries["job"].start_ns // int(NS_PER_S)
-    target = log_dir / f"events.out.tfevents.{started}{EVENT_FILE_SUFFIX}"
+    writer = RecordWriter(handle)
+    if header:
+        first_wall = result.summaries["job"].start_ns / 1e9
+        writer.write(event_pb2.Event(wall_time=first_wall, file_version="brain.Event:2").SerializeToString())
+    for tag, step, wall, value in _points(result):
+        summary = summary_pb2.Summary(value=[summary_pb2.Summary.Value(tag=tag, simple_value=value)])
+        writer.write(event_pb2.Event(wall_time=wall, step=step, summary=summary).SerializeToString())
+    writer.flush()
+
+
+def write_tensorboard(result: RunMetrics, log_dir: Path) -> Path:
+    """Write (or replace) this run's event file in ``log_dir``; returns the file written."""
+    target = _event_file(result, log_dir)
     temporary = log_dir / f".{target.name}.tmp"
     try:
         log_dir.mkdir(parents=True, exist_ok=True)
         with open(temporary, "wb") as handle:
-            writer = RecordWriter(handle)
-            first_wall = result.summaries["job"].start_ns / 1e9
-            writer.write(event_pb2.Event(wall_time=first_wall, file_version="brain.Event:2").SerializeToString())
-            for tag, step, wall, value in _points(result):
-                summary = summary_pb2.Summary(value=[summary_pb2.Summary.Value(tag=tag, simple_value=value)])
-                writer.write(event_pb2.Event(wall_time=wall, step=step, summary=summary).SerializeToString())
+            _write_events(handle, result, header=True, log_dir=log_dir)
         os.replace(temporary, target)
     except OSError as error:
         temporary.unlink(missing_ok=True)
+        raise TraceError(log_dir, f"cannot write TensorBoard events ({error.strerror or error})") from None
+    return target
+
+
+def append_tensorboard(result: RunMetrics, log_dir: Path) -> Path:
+    """Add one live window's points to the run's event file (made if it is not there yet): the file
+    the analysis after the job replaces, so in the end each step has one point."""
+    target = _event_file(result, log_dir)
+    try:
+        log_dir.mkdir(parents=True, exist_ok=True)
+        if target.is_symlink() or (target.exists() and not target.is_file()):
+            raise TraceError(target, "--tensorboard: not a regular file; it is left as it is")
+        with open(target, "ab") as handle:
+            _write_events(handle, result, header=handle.tell() == 0, log_dir=log_dir)
+    except OSError as error:
         raise TraceError(log_dir, f"cannot write TensorBoard events ({error.strerror or error})") from None
     return target

@@ -302,7 +302,7 @@ class Trace:
                 self._unreadable_schema(path)
                 return
             try:
-                _check_schema(path, reader.schema, expected)
+                check_schema(path, reader.schema, expected)
             except UnicodeDecodeError:  # pyarrow decodes names lazily: damage inside the schema shows here
                 raise TraceError(path, "corrupted: its schema holds names that are not text") from None
             if columns is not None:  # reopen, decoding only the columns asked for (by their place in this file)
@@ -373,7 +373,8 @@ def joined_batches(batches: Iterator[tuple[str, pa.RecordBatch]], rows: int) -> 
         yield host, table.combine_chunks()
 
 
-def _check_schema(path: Path, found: pa.Schema, expected: pa.Schema) -> None:
+def check_schema(path: Path, found: pa.Schema, expected: pa.Schema) -> None:
+    """Raise :class:`TraceError` unless ``found`` is an efftrace stream of the ``expected`` kind and a known version."""
     version = (found.metadata or {}).get(_FORMAT_KEY)
     if version is not None:
         try:

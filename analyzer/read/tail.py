@@ -1,0 +1,174 @@
+"""Reading a run while effrec still writes it: each look reads only what was written since the last.
+
+effrec appends whole record batches to its Arrow streams every flush; a reader that looks in the
+middle of a write finds a partial message at the end, which it leaves for the next look. Each file
+is kept open from its first look, so when effrec ends a stream (its end-of-stream marker) and swaps
+in the compacted copy, this reader still holds the stream it was reading, and stops there.
+
+:class:`HeldTrace` is a :class:`~efftrace.analyzer.read.loader.Trace` over batches already in memory:
+the analysis of one window runs on it exactly as it runs on files.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from efftrace.analyzer.read.loader import StreamFile, Trace, check_schema
+from efftrace.recorder.format import schema
+
+_PARTIAL = (OSError, EOFError, pa.ArrowInvalid)  # a message whose body is not all written yet
+_END_OF_STREAM = b"\xff\xff\xff\xff\x00\x00\x00\x00"  # what the writer adds when it closes the stream
+
+
+class StreamTail:
+    """One Arrow stream being written; :meth:`read_new` gives the batches completed since the last call."""
+
+    def __init__(self, path: Path, expected: pa.Schema) -> None:
+        self.path = path
+        self._expected = expected
+        self._handle: IO[bytes] | None = None
+        self._offset = 0
+        self._schema: pa.Schema | None = None
+        self.ended = False  # the writer closed the stream: nothing more will come
+        self.bytes_read = 0
+
+    def read_new(self) -> list[pa.RecordBatch]:
+        if self.ended:
+            return []
+        if self._handle is None:
+            try:
+                self._handle = open(self.path, "rb")  # noqa: SIM115 - kept open across looks, closed by close()
+            except FileNotFoundError:
+                return []
+        self._handle.seek(self._offset)
+        data = self._handle.read()
+        self.bytes_read += len(data)
+        reader = pa.BufferReader(pa.py_buffer(data))
+        batches, consumed = [], 0
+        while True:
+            at = reader.tell()
+            if len(data) - at < len(_END_OF_STREAM):
+                break  # nothing more yet, or the start of a message still being written
+            if data[at : at + len(_END_OF_STREAM)] == _END_OF_STREAM:
+                self.ended = True
+                break
+            try:
+                message = pa.ipc.read_message(reader)
+            except _PARTIAL:
+                break
+            if self._schema is None:
+                self._schema = pa.ipc.read_schema(message)
+                check_schema(self.path, self._schema, self._expected)
+            else:
+                batches.append(pa.ipc.read_record_batch(message, self._schema))
+            consumed = reader.tell()
+        self._offset += consumed
+        return batches
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+
+
+class RunTail:
+    """Every stream of a run being recorded, tailed: GPU samples, power samples, each rank's events.
+
+    Batches are held until :meth:`drop_before` lets them go, so memory holds only the part of the
+    run still needed (the log window being recorded and a margin before it).
+    """
+
+    def __init__(self, trace: Trace) -> None:
+        self.trace = trace
+        self._tails: dict[Path, StreamTail] = {}
+        self.held: dict[Path, list[pa.RecordBatch]] = {}
+
+    def _discover(self) -> None:
+        """Streams appear as effrec and the ranks start: look for new ones each time."""
+        refreshed = Trace(self.trace.run_dir)
+        for name in ("gpu_files", "power_files", "event_files"):
+            setattr(self.trace, name, getattr(refreshed, name))
+        self.trace.meta = refreshed.meta
+        for files, expected in (
+            (self.trace.gpu_files, schema.GPU_SAMPLES_SCHEMA),
+            (self.trace.power_files, schema.POWER_SAMPLES_SCHEMA),
+            (self.trace.event_files, schema.EVENTS_SCHEMA),
+        ):
+            for stream in files:
+                if stream.path not in self._tails:
+                    self._tails[stream.path] = StreamTail(stream.path, expected)
+                    self.held[stream.path] = []
+
+    def read_new(self) -> int:
+        """Read what every stream gained; returns the number of new batches."""
+        self._discover()
+        count = 0
+        for path, tail in self._tails.items():
+            fresh = tail.read_new()
+            self.held[path].extend(fresh)
+            count += len(fresh)
+        return count
+
+    @property
+    def bytes_read(self) -> int:
+        return sum(tail.bytes_read for tail in self._tails.values())
+
+    def latest_ns(self, files: list[StreamFile]) -> dict[str, int]:
+        """Per host, the latest sample time held in ``files`` (hosts with nothing held are left out)."""
+        latest: dict[str, int] = {}
+        for stream in files:
+            for batch in self.held.get(stream.path, []):
+                if batch.num_rows:
+                    newest = pc.max(batch.column("time_ns")).as_py()
+                    latest[stream.host] = max(latest.get(stream.host, newest), newest)
+        return latest
+
+    def events(self) -> pa.Table:
+        """The held events of every rank, as :meth:`Trace.events` gives them."""
+        return HeldTrace(self.trace, self.held).events()
+
+    def drop_before(self, time_ns: int) -> None:
+        """Let go of samples before ``time_ns`` and of events that ended before it."""
+        for path, batches in self.held.items():
+            column = "end_ns" if path.name.startswith(schema.EVENTS_PREFIX) else "time_ns"
+            kept = []
+            for batch in batches:
+                if batch.num_rows and pc.max(batch.column(column)).as_py() >= time_ns:
+                    kept.append(batch.filter(pc.greater_equal(batch.column(column), time_ns)))
+            self.held[path] = kept
+
+    def close(self) -> None:
+        for tail in self._tails.values():
+            tail.close()
+
+
+class HeldTrace(Trace):
+    """The run's manifest and files, read from batches in memory (each file's, as held)."""
+
+    def __init__(self, trace: Trace, held: dict[Path, list[pa.RecordBatch]]) -> None:
+        self.__dict__.update(copy.copy(trace).__dict__)
+        self._notes = {}
+        self.progress = None
+        self._held = held
+
+    def _read_stream(
+        self, path: Path, expected: pa.Schema, columns: list[str] | None = None
+    ) -> Iterator[pa.RecordBatch]:
+        yield from self._held.get(path, [])
+
+
+def between(batches: list[pa.RecordBatch], start_ns: int, end_ns: int, column: str) -> list[pa.RecordBatch]:
+    """The rows of ``batches`` whose ``column`` lies in [start_ns, end_ns]."""
+    chosen = []
+    for batch in batches:
+        values = batch.column(column)
+        rows = batch.filter(pc.and_(pc.greater_equal(values, start_ns), pc.less_equal(values, end_ns)))
+        if rows.num_rows:
+            chosen.append(rows)
+    return chosen
