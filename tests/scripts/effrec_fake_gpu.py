@@ -9,10 +9,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import efftrace.recorder.sampling.host as host  # noqa: E402
-from helpers.fake_nvml import FakeGpu, FakeNvml  # noqa: E402
-
-from efftrace.recorder.cli import main  # noqa: E402
+import efftrace.recorder.sampling.host as host
+from efftrace.recorder.cli import main
+from helpers.fake_nvml import FakeGpu, FakeNvml
 
 host.load_nvml = lambda: FakeNvml([FakeGpu("GPU-aaaa")])
 sys.argv[0] = "effrec"

@@ -1,13 +1,19 @@
 """A transformers.Trainer run on CPU whose steps take a known, slow time: for watching a run live.
 
-    python slow_trainer.py MODEL_DIR OUTPUT_DIR STEPS SECONDS_PER_STEP
+python slow_trainer.py MODEL_DIR OUTPUT_DIR STEPS SECONDS_PER_STEP
 """
 
 import sys
 import time
 
-from transformers import AutoModelForCausalLM, AutoTokenizer, DataCollatorForLanguageModeling, Trainer
-from transformers import TrainerCallback, TrainingArguments
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    DataCollatorForLanguageModeling,
+    Trainer,
+    TrainerCallback,
+    TrainingArguments,
+)
 
 model_dir, output_dir, steps, pause = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
 
