@@ -66,6 +66,7 @@ class Follower:
         max_gap = settings.max_gap_s or max(5 * interval, 1.0)
         counter_gap = max(max_gap, 5 * float(sampling.get("energy_interval_s") or 1.0))
         self._margin_ns = int((counter_gap + 1.0) * NS_PER_S)  # what the analysis of a window reaches beyond it
+        self.hold_ns = self._margin_ns + int(HOLD_SLACK_S * NS_PER_S)  # kept before the next window
 
     def finished(self) -> bool:
         """The run ended (its manifest finalised), or effrec is no longer there to end it."""
@@ -105,7 +106,7 @@ class Follower:
         alerts = window_alerts(row, self.history, limits_of(self.trace.gpus))
         self.history.append(row)
         self._next_number = number + 1
-        self.tail.drop_before(end - self._margin_ns - int(HOLD_SLACK_S * NS_PER_S))
+        self.tail.drop_before(end - self.hold_ns)
         return LiveWindow(int(row["window"]), result, alerts, (time.time_ns() - end) / NS_PER_S)
 
     def _all_ranks_past(self, train: pa.Table, last_step: int) -> bool:
@@ -126,8 +127,8 @@ class Follower:
     def _samples_past(self, end_ns: int) -> bool:
         """Every host's GPU samples (and power-buffer samples, where it has any) have reached past the
         window's end, so its edges are interpolated as the full analysis will; or they are too late."""
-        if (time.time_ns() - end_ns) / NS_PER_S > LATE_SAMPLES_S:
-            return True
+        if self.trace.status != "running" or (time.time_ns() - end_ns) / NS_PER_S > LATE_SAMPLES_S:
+            return True  # the run is over (all it will have is on disk), or the samples are too late
         gpu = self.tail.latest_ns(self.trace.gpu_files)
         if any(gpu.get(stream.host, -1) <= end_ns for stream in self.trace.gpu_files):
             return False

@@ -136,9 +136,8 @@ def write(output: Output, text: str | None = None, to_file: Callable[[Path], Non
 
 
 def append_lines(output: Output, lines: list[str]) -> None:
-    """Add ``lines`` at the end of the output (``--alerts``: a log that grows, never replaced)."""
-    if not lines:
-        return
+    """Add ``lines`` at the end of the output (``--alerts``: a log that grows, never replaced); a file
+    is made even for no lines, so that whatever watches it finds it."""
     text = "".join(line + "\n" for line in lines)
     if output.target is None:
         sys.stdout.write(text)

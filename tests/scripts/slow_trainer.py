@@ -34,7 +34,6 @@ args = TrainingArguments(
     max_steps=steps,
     use_cpu=True,
     report_to="tensorboard",
-    logging_dir=f"{output_dir}/runs/live",
     save_strategy="no",
     logging_steps=1,
 )
