@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Train with LLaMA-Factory under effrec, then print the EfficientLLM metrics and backfill TensorBoard,
+# Train with LLaMA-Factory under effrec, printing the EfficientLLM metrics block after every log window
+# while it trains (effanalyze --follow beside effrec), then the whole run's metrics, backfilling TensorBoard,
 # as the EfficientLLM integration's script of the same name was used:
 #
 #   bash examples/train_with_efficientllm.sh CONFIG.yaml NGPUS
@@ -42,14 +43,27 @@ esac
 
 out=${EFFTRACE_OUT:-effrec_runs}
 name=$(basename "${config%.*}")
-echo "[EfficientLLM] training $config on $ngpus GPU(s) ($CUDA_VISIBLE_DEVICES), recording into $out/"
-effrec --out "$out" --name "$name" -- llamafactory-cli train "$config"
+run_dir="$out/$(date -u +%Y%m%dT%H%M%SZ)-$name"
+echo "[EfficientLLM] training $config on $ngpus GPU(s) ($CUDA_VISIBLE_DEVICES), recording into $run_dir"
+effrec --run-dir "$run_dir" -- llamafactory-cli train "$config" &
+recorder=$!
+while [ ! -f "$run_dir/meta.json" ] && kill -0 "$recorder" 2> /dev/null; do
+    sleep 0.2
+done
+followed=1
+if [ -f "$run_dir/meta.json" ]; then
+    # Prints each log window's block as it completes, adds its points to TensorBoard, and when the run
+    # ends prints the whole run's figures and backfills TensorBoard (one point per logged step).
+    effanalyze "$run_dir" --follow --tensorboard && followed=0
+fi
+wait "$recorder"
 status=$?
 
-run_dir=$(ls -1d "$out"/*-"$name" 2> /dev/null | sort | tail -n 1)
-if [ -z "$run_dir" ]; then
-    echo "$0: no run directory for $name in $out/; nothing to analyse" >&2
+if [ ! -f "$run_dir/meta.json" ]; then
+    echo "$0: no run directory $run_dir; nothing to analyse" >&2
     exit "$status"
 fi
-effanalyze "$run_dir" --tensorboard || echo "$0: effanalyze could not analyse $run_dir" >&2
+if [ "$followed" -ne 0 ]; then
+    effanalyze "$run_dir" --tensorboard || echo "$0: effanalyze could not analyse $run_dir" >&2
+fi
 exit "$status"

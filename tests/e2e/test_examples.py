@@ -66,10 +66,18 @@ def test_wrapper_trains_records_and_backfills_tensorboard(tmp_path, tiny_llama):
     result = _run_wrapper([str(config), "1"], tmp_path, EFFICIENTLLM_LOG_INTERVAL="3")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "[EfficientLLM Metrics] Step 6:" in result.stdout
+    for window, steps in ((1, "1-3"), (2, "4-6")):  # each window's block, as the seed printed it while training
+        assert f"[live: log window {window}, steps {steps}]" in result.stdout
     runs = list((tmp_path / "effrec_runs").glob("*-tiny_lora_efficientllm"))
     assert len(runs) == 1
     written = list((tmp_path / "out" / "runs").rglob("*.efftrace"))
     assert len(written) == 1, "the metrics went beside the trainer's own TensorBoard run"
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    accumulator = EventAccumulator(str(written[0]))
+    accumulator.Reload()
+    for tag in accumulator.Tags()["scalars"]:
+        assert [event.step for event in accumulator.Scalars(tag)] == [3, 6], "backfilled: one point per window"
 
 
 @pytest.mark.e2e
