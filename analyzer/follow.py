@@ -19,19 +19,21 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from efftrace.analyzer.compute.alerts import Alert, limits_of, window_alerts
 from efftrace.analyzer.compute.metrics import analyze
 from efftrace.analyzer.compute.settings import AnalysisSettings
+from efftrace.analyzer.compute.steps import train_step_events
 from efftrace.analyzer.read.loader import Trace
-from efftrace.analyzer.read.tail import HeldTrace, RunTail, between
+from efftrace.analyzer.read.tail import HeldTrace, RunTail
 from efftrace.analyzer.result import RunMetrics
+from efftrace.recorder.format.columns import from_numpy, to_numpy
 from efftrace.recorder.format.units import NS_PER_S
 
-POLL_S = 1.0
-"""How often the run's files are looked at: effrec flushes every 2 s, so a second's look adds at most
-a second to when a window's block appears."""
+POLL_S = 0.5
+"""How often the run's files are looked at: effrec flushes every 2 s, and a look every half second
+adds at most that to when a window's block appears (2.5 s after its last step at worst), for about
+1 % of a core on an 8-GPU host (docs/benchmarks.md)."""
 
 LATE_SAMPLES_S = 10.0
 """A window whose samples have not passed its end this long after it (a GPU lost, a host stopped) is
@@ -75,9 +77,7 @@ class Follower:
     def poll(self) -> list[LiveWindow]:
         """Read what was written since the last look; the log windows that completed, in order."""
         self.tail.read_new()
-        events = self.tail.events()
-        train = events.filter(pc.equal(events.column("kind"), "train_step")) if events.num_rows else events
-        train = train.filter(pc.is_valid(train.column("step"))) if train.num_rows else train
+        train = train_step_events(self.tail.events())
         windows = []
         while (window := self._next_complete(train)) is not None:
             windows.append(window)
@@ -87,7 +87,7 @@ class Follower:
         if train.num_rows == 0:
             return None
         interval = self.settings.log_interval
-        step = train.column("step").to_numpy()
+        step = to_numpy(train.column("step")).astype(np.int64)
         numbers = (np.maximum(step, 1) - 1) // interval
         if self._next_number is None:
             self._first_number = self._next_number = int(numbers.min())
@@ -95,9 +95,9 @@ class Follower:
         chosen = numbers == number
         if not chosen.any() or not self._all_ranks_past(train, (number + 1) * interval):
             return None
-        window_events = train.filter(pa.array(chosen))
-        start = int(pc.min(window_events.column("start_ns")).as_py())
-        end = int(pc.max(window_events.column("end_ns")).as_py())
+        window_events = train.filter(from_numpy(chosen))
+        start = int(to_numpy(window_events.column("start_ns")).min())
+        end = int(to_numpy(window_events.column("end_ns")).max())
         if not self._samples_past(end):
             return None
         result = analyze(self._held_window(window_events, start, end), self.settings)
@@ -116,10 +116,10 @@ class Follower:
         world = self.trace.meta.get("world_size")
         if isinstance(world, int) and len(files) < world:
             return False
-        ranks = train.column("rank").to_numpy()
+        ranks = to_numpy(train.column("rank")).astype(np.int64)
         hosts = train.column("host").to_pylist()
         latest: dict[tuple[str, int], int] = {}
-        for host, rank, step in zip(hosts, ranks, train.column("step").to_numpy(), strict=True):
+        for host, rank, step in zip(hosts, ranks, to_numpy(train.column("step")).astype(np.int64), strict=True):
             key = (host, int(rank))
             latest[key] = max(latest.get(key, step), step)
         return all(latest.get((stream.host, int(stream.rank or 0)), -1) >= last_step for stream in files)
@@ -140,14 +140,11 @@ class Follower:
         held: dict[Any, list[pa.RecordBatch]] = {}
         low, high = start_ns - self._margin_ns, end_ns + self._margin_ns
         for stream in (*self.trace.gpu_files, *self.trace.power_files):
-            held[stream.path] = between(self.tail.held.get(stream.path, []), low, high, "time_ns")
+            held[stream.path] = self.tail.between(stream.path, low, high)
+        hosts = np.array(window_events.column("host").to_pylist(), dtype=object)
+        ranks = to_numpy(window_events.column("rank")).astype(np.int64)
         for stream in self.trace.event_files:
-            mine = window_events.filter(
-                pc.and_(
-                    pc.equal(window_events.column("host"), stream.host),
-                    pc.equal(window_events.column("rank"), stream.rank),
-                )
-            )
+            mine = window_events.filter(from_numpy((hosts == stream.host) & (ranks == stream.rank)))
             held[stream.path] = mine.drop_columns(["host"]).to_batches()
         return HeldTrace(self.trace, held)
 

@@ -35,6 +35,10 @@ reads of ten polls together; it only cross-checks the power integral, so every 2
 with bench/gpu/poll_profile.py: 12.2 ms of sampler CPU a second at 1 s and 0.5 s below, 9.4 at 2 s)."""
 POWER_BUFFER_INTERVAL_S = 1.0
 """The driver keeps ~2.4 s of 20-ms power samples on H100: harvest each second (0.64 ms of CPU a call)."""
+POWER_FLUSH_INTERVAL_S = POWER_BUFFER_INTERVAL_S
+"""The power-buffer file is flushed as often as the buffer is harvested, so a harvest never waits a
+second flush interval on disk: a reader following the run (``effanalyze --follow``) then finds the
+samples past a window's end at most ~2 s after it, as it finds the other streams' (2.5 s with its look)."""
 GPM_INTERVAL_S = 0.2
 """A GPM sample costs ~300 us of CPU at a 0.1-s spacing on H100, a third of a poll (bench/gpu/
 sampler_cost_under_load.sh). Its metrics are exact averages over the interval between two samples,

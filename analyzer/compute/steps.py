@@ -83,10 +83,15 @@ def _rows_where(table: pa.Table, keep: pa.ChunkedArray | pa.Array) -> pa.Table:
     return table if pc.all(keep, skip_nulls=False).as_py() is True else table.filter(keep)
 
 
+def train_step_events(events: pa.Table) -> pa.Table:
+    """The ``train_step`` events that carry a step number, of every rank, as recorded."""
+    table = _rows_where(events, _kind_is(events, "train_step"))
+    return _rows_where(table, pc.is_valid(table.column("step")))
+
+
 def train_steps(events: pa.Table) -> Steps:
     """Merge the ``train_step`` events of every rank into one row per step."""
-    table = _rows_where(events, _kind_is(events, "train_step"))
-    table = _rows_where(table, pc.is_valid(table.column("step")))
+    table = train_step_events(events)
     forwards = _column(table, "end_ns", np.int64) >= _column(table, "start_ns", np.int64)
     backwards = int(forwards.size - np.count_nonzero(forwards))
     if backwards:

@@ -13,14 +13,16 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from efftrace.analyzer.read.loader import StreamFile, Trace, check_schema
 from efftrace.recorder.format import schema
+from efftrace.recorder.format.columns import from_numpy, to_numpy
 
 _PARTIAL = (OSError, EOFError, pa.ArrowInvalid)  # a message whose body is not all written yet
 _END_OF_STREAM = b"\xff\xff\xff\xff\x00\x00\x00\x00"  # what the writer adds when it closes the stream
@@ -77,6 +79,20 @@ class StreamTail:
             self._handle = None
 
 
+@dataclass(frozen=True)
+class HeldBatch:
+    """A batch read from a stream, with the span of its time column (found once, when it is read)."""
+
+    batch: pa.RecordBatch
+    first_ns: int
+    last_ns: int
+
+
+def _held(batch: pa.RecordBatch, column: str) -> HeldBatch:
+    times = to_numpy(batch.column(column)).astype(np.int64)
+    return HeldBatch(batch, int(times.min()), int(times.max()))
+
+
 class RunTail:
     """Every stream of a run being recorded, tailed: GPU samples, power samples, each rank's events.
 
@@ -87,7 +103,8 @@ class RunTail:
     def __init__(self, trace: Trace) -> None:
         self.trace = trace
         self._tails: dict[Path, StreamTail] = {}
-        self.held: dict[Path, list[pa.RecordBatch]] = {}
+        self.held: dict[Path, list[HeldBatch]] = {}
+        self._time_column: dict[Path, str] = {}
 
     def _discover(self) -> None:
         """Streams appear as effrec and the ranks start: look for new ones each time."""
@@ -95,22 +112,23 @@ class RunTail:
         for name in ("gpu_files", "power_files", "event_files"):
             setattr(self.trace, name, getattr(refreshed, name))
         self.trace.meta = refreshed.meta
-        for files, expected in (
-            (self.trace.gpu_files, schema.GPU_SAMPLES_SCHEMA),
-            (self.trace.power_files, schema.POWER_SAMPLES_SCHEMA),
-            (self.trace.event_files, schema.EVENTS_SCHEMA),
+        for files, expected, column in (
+            (self.trace.gpu_files, schema.GPU_SAMPLES_SCHEMA, "time_ns"),
+            (self.trace.power_files, schema.POWER_SAMPLES_SCHEMA, "time_ns"),
+            (self.trace.event_files, schema.EVENTS_SCHEMA, "end_ns"),
         ):
             for stream in files:
                 if stream.path not in self._tails:
                     self._tails[stream.path] = StreamTail(stream.path, expected)
                     self.held[stream.path] = []
+                    self._time_column[stream.path] = column
 
     def read_new(self) -> int:
         """Read what every stream gained; returns the number of new batches."""
         self._discover()
         count = 0
         for path, tail in self._tails.items():
-            fresh = tail.read_new()
+            fresh = [_held(batch, self._time_column[path]) for batch in tail.read_new() if batch.num_rows]
             self.held[path].extend(fresh)
             count += len(fresh)
         return count
@@ -120,28 +138,38 @@ class RunTail:
         return sum(tail.bytes_read for tail in self._tails.values())
 
     def latest_ns(self, files: list[StreamFile]) -> dict[str, int]:
-        """Per host, the latest sample time held in ``files`` (hosts with nothing held are left out)."""
+        """Per host, the latest time held in ``files`` (hosts with nothing held are left out)."""
         latest: dict[str, int] = {}
         for stream in files:
-            for batch in self.held.get(stream.path, []):
-                if batch.num_rows:
-                    newest = pc.max(batch.column("time_ns")).as_py()
-                    latest[stream.host] = max(latest.get(stream.host, newest), newest)
+            for held in self.held.get(stream.path, []):
+                latest[stream.host] = max(latest.get(stream.host, held.last_ns), held.last_ns)
         return latest
+
+    def batches(self, path: Path) -> list[pa.RecordBatch]:
+        return [held.batch for held in self.held.get(path, [])]
 
     def events(self) -> pa.Table:
         """The held events of every rank, as :meth:`Trace.events` gives them."""
-        return HeldTrace(self.trace, self.held).events()
+        return HeldTrace(self.trace, {path: self.batches(path) for path in self.held}).events()
+
+    def between(self, path: Path, start_ns: int, end_ns: int) -> list[pa.RecordBatch]:
+        """The held rows of one stream whose time lies in [start_ns, end_ns]."""
+        chosen = []
+        for held in self.held.get(path, []):
+            if held.last_ns < start_ns or held.first_ns > end_ns:
+                continue
+            batch = held.batch
+            if held.first_ns < start_ns or held.last_ns > end_ns:
+                times = to_numpy(batch.column(self._time_column[path])).astype(np.int64)
+                batch = batch.filter(from_numpy((times >= start_ns) & (times <= end_ns)))
+            chosen.append(batch)
+        return chosen
 
     def drop_before(self, time_ns: int) -> None:
-        """Let go of samples before ``time_ns`` and of events that ended before it."""
+        """Let go of samples before ``time_ns`` and of events that ended before it (whole batches:
+        a batch that reaches past it is kept as it is)."""
         for path, batches in self.held.items():
-            column = "end_ns" if path.name.startswith(schema.EVENTS_PREFIX) else "time_ns"
-            kept = []
-            for batch in batches:
-                if batch.num_rows and pc.max(batch.column(column)).as_py() >= time_ns:
-                    kept.append(batch.filter(pc.greater_equal(batch.column(column), time_ns)))
-            self.held[path] = kept
+            self.held[path] = [held for held in batches if held.last_ns >= time_ns]
 
     def close(self) -> None:
         for tail in self._tails.values():
@@ -161,14 +189,3 @@ class HeldTrace(Trace):
         self, path: Path, expected: pa.Schema, columns: list[str] | None = None
     ) -> Iterator[pa.RecordBatch]:
         yield from self._held.get(path, [])
-
-
-def between(batches: list[pa.RecordBatch], start_ns: int, end_ns: int, column: str) -> list[pa.RecordBatch]:
-    """The rows of ``batches`` whose ``column`` lies in [start_ns, end_ns]."""
-    chosen = []
-    for batch in batches:
-        values = batch.column(column)
-        rows = batch.filter(pc.and_(pc.greater_equal(values, start_ns), pc.less_equal(values, end_ns)))
-        if rows.num_rows:
-            chosen.append(rows)
-    return chosen

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from efftrace.recorder.config import FLUSH_INTERVAL_S
+from efftrace.recorder.config import FLUSH_INTERVAL_S, POWER_FLUSH_INTERVAL_S
 from efftrace.recorder.format import schema
 from efftrace.recorder.log import Warn, warn
 from efftrace.recorder.sampling.gpus import GpuInfo, describe, handles, text, visible_devices
@@ -97,7 +97,7 @@ class HostSampling:
         power = StreamWriter(
             self.run_dir / schema.power_samples_file(self.hostname),
             schema.POWER_SAMPLES_SCHEMA,
-            FLUSH_INTERVAL_S,
+            POWER_FLUSH_INTERVAL_S,
             # The driver buffer arrives ~25 rows per GPU per harvest: size batches by time, not rows.
             max(self.history_size, 10_000),
         )
