@@ -62,7 +62,7 @@ def test_follow_holds_only_the_window_being_recorded(tmp_path):
     most_held = 0
     while not follower.finished():
         follower.poll()
-        held = sum(batch.num_rows for batches in follower.tail.held.values() for batch in batches)
+        held = sum(held.batch.num_rows for batches in follower.tail.held.values() for held in batches)
         most_held = max(most_held, held)
         time.sleep(0.05)
     writer.join()
