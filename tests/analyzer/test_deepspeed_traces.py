@@ -75,3 +75,14 @@ def test_deepspeed_traces_analyse_with_the_full_parameter_count(run):
     expected_tt = tokens / (meta(run)["model"]["total_params"] * latency)
     assert train.value("tt_tokens_per_param_per_sec") == pytest.approx(expected_tt, rel=1e-9)
     assert 0 < train.value("mfu") < 1
+
+
+def test_deepspeeds_own_launcher_reaches_its_worker():
+    """``deepspeed --num_gpus 1`` under effrec on the H200: the worker it started wrote every step."""
+    run = TRACES / "h200-deepspeed-launcher"
+    assert meta(run)["command"][:2] == ["deepspeed", "--num_gpus"]
+    table = events(run)
+    assert table["step"].to_pylist() == list(range(1, 11))
+    (rank,) = meta(run)["ranks"]
+    assert rank["device_uuid"] == meta(run)["hosts"][0]["gpus"][0]["uuid"]
+    assert analyze(open_run(run / "trace")).train.value("al_seconds") > 0
