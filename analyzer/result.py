@@ -65,6 +65,7 @@ class RunMetrics:
     ranks: pa.Table  # one row per rank: its own mean step duration
     notes: list[str] = field(default_factory=list)
     alerts: list[dict[str, Any]] = field(default_factory=list)  # compute.alerts, one per (window, kind)
+    diagnosis: dict[str, Any] = field(default_factory=dict)  # time_buckets: compute.time_buckets, per window
 
     @property
     def train(self) -> WindowSummary | None:

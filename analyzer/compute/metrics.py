@@ -7,10 +7,12 @@ are ratios of those integrals and of the step sums. Nothing here prints or write
 
 from __future__ import annotations
 
+import dataclasses
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
 from efftrace.analyzer.compute.catalog import combined
 from efftrace.analyzer.compute.clocks import aligned_events, clock_notes, estimate
@@ -24,6 +26,7 @@ from efftrace.analyzer.compute.placement import job_gpus, rank_gpus, rank_rows, 
 from efftrace.analyzer.compute.settings import AnalysisSettings, PowerSource, WindowGroups, window_groups
 from efftrace.analyzer.compute.signals import GpuKey, SignalIntegrals, integrate_signals
 from efftrace.analyzer.compute.steps import Generations, Steps, generations, log_windows, train_steps
+from efftrace.analyzer.compute.time_buckets import Buckets, time_buckets
 from efftrace.analyzer.errors import TraceError
 from efftrace.analyzer.read.loader import Trace
 from efftrace.analyzer.result import RunMetrics
@@ -302,7 +305,22 @@ def analyze(trace: Trace, settings: AnalysisSettings | None = None) -> RunMetric
         unused_gpus={gpu: every_gpu[gpu] for gpu in unused},
         ranks=rank_rows(trace, placed, [int(rank) for rank in steps.rank_ids]),
     )
-    return build_result(context, steps, logs, gens, groups, per_gpu, aggregate, step_columns, notes)
+    result = build_result(context, steps, logs, gens, groups, per_gpu, aggregate, step_columns, notes)
+    return dataclasses.replace(result, diagnosis={"time_buckets": _buckets(events, groups).as_dict()})
+
+
+def _buckets(events: pa.Table, groups: WindowGroups) -> Buckets:
+    """Where each rank's time went over the job, the train window and each log window."""
+    windows = {"job": (int(groups.starts_ns[0]), int(groups.ends_ns[0]))}
+    log = 0
+    for at, name in enumerate(groups.names[1:], start=1):
+        span = int(groups.first_span[at])
+        if name == "train":
+            windows["train"] = (int(groups.starts_ns[span]), int(groups.ends_ns[span]))
+        elif name == "log":
+            log += 1
+            windows[f"log {log}"] = (int(groups.starts_ns[span]), int(groups.ends_ns[span]))
+    return time_buckets(events, windows)
 
 
 def _peak_flops(names: dict[GpuKey, str], gpus: list[GpuKey], settings: AnalysisSettings) -> tuple[float | None, str]:

@@ -64,6 +64,7 @@ def render(result: RunMetrics) -> str:
         lines += _block(f"[EfficientLLM Metrics] Step {run['last_step']}:", train, list(SEED_FIGURES))
         extra = [key for key in train.figures if key not in SEED_FIGURES]
         lines += _block(f"Beyond the seed (train window, {train.seconds:.3f} s):", train, extra)
+    lines += _time_table(result)
     if inference is not None:
         lines += _block(f"Inference ({inference.seconds:.3f} s window):", inference, list(inference.figures))
     lines += _block(f"Whole job ({job.seconds:.3f} s, recording start to end):", job, list(job.figures))
@@ -91,6 +92,41 @@ def render_window(result: RunMetrics, number: int, alerts: list[dict]) -> str:
 def alert_line(alert: dict) -> str:
     """One alert as the console prints it, after the run's notes or under a live window's block."""
     return f"ALERT {alert['kind']}: {alert['message']}"
+
+
+_BUCKET_TITLES = {
+    "startup": "start-up",
+    "train_step": "train step",
+    "between_steps": "between steps",
+    "evaluation": "evaluation",
+    "generation": "generation",
+    "idle_tail": "idle tail",
+}
+_RANKS_SHOWN = 8
+
+
+def _time_table(result: RunMetrics) -> list[str]:
+    """Where the time went, per rank over the whole job: seconds and share of the job per bucket."""
+    job = (result.diagnosis.get("time_buckets") or {}).get("job")
+    if not job or not job["ranks"]:
+        return []
+    total = job["seconds"]
+    ranks = list(job["ranks"].items())
+    header = ["rank", *_BUCKET_TITLES.values()]
+    body = [
+        [rank] + [f"{seconds[key]:,.1f} s {seconds[key] / total:.0%}" if total > 0 else "n/a" for key in _BUCKET_TITLES]
+        for rank, seconds in ranks[:_RANKS_SHOWN]
+    ]
+    widths = [max(len(cell) for cell in column) for column in zip(header, *body, strict=True)]
+    title = (
+        f"Where the time went (whole job, {total:,.1f} s; per rank, from its events: a step from its start to "
+        "its end as recorded, between steps the host's time from one step's end to the next one's start):"
+    )
+    lines = [title] + [("  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))).rstrip()
+                       for row in (header, *body)]  # fmt: skip
+    if len(ranks) > _RANKS_SHOWN:
+        lines.append(f"  ... and {len(ranks) - _RANKS_SHOWN} more ranks (all of them in the JSON's diagnosis)")
+    return lines
 
 
 def _host_table(result: RunMetrics) -> list[str]:

@@ -54,6 +54,7 @@ def summary_document(result: RunMetrics) -> dict[str, Any]:
         "log_windows": result.windows.num_rows,
         "notes": result.notes,
         "alerts": result.alerts,
+        "diagnosis": result.diagnosis,
     }
 
 

@@ -1,0 +1,111 @@
+"""Where the time went: every second of the job, per rank, in exactly one bucket.
+
+The buckets come from the events each rank recorded: its train steps, its evaluation passes and
+``generate()`` calls; the time between them is named by where it lies (before the rank's first
+step: start-up; between its first and last step: between steps; after its last event: the idle
+tail). Where spans overlap, the more specific one wins (a step over an evaluation over a generation),
+so the buckets always sum to the window's length. A step's span is what the recorder measured: from
+its start to the moment the GPU finished it where CUDA events timed it, so "train step" includes
+time the GPU waits inside the step, and "between steps" is the host's time from one step's end to
+the next one's start (fetching the batch, logging, saving). Checkpoint saves are not recorded as
+spans yet: they fall in "between steps".
+
+Everything is vectorised over the elementary segments between all span edges of a rank.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+
+from efftrace.recorder.format.columns import to_numpy
+from efftrace.recorder.format.units import NS_PER_S
+
+BUCKETS = ("startup", "train_step", "between_steps", "evaluation", "generation", "idle_tail")
+"""In the order a job passes through them; the JSON keys and the console's columns."""
+
+_SPAN_KINDS = (("train_step", "train_step"), ("eval", "evaluation"), ("generate", "generation"))
+"""Event kind → bucket, most specific first: where spans overlap, the first one listed wins."""
+
+
+@dataclass(frozen=True)
+class Buckets:
+    """Seconds per (rank, bucket) over each window: ``seconds[w, r, b]``."""
+
+    windows: list[str]  # "job", "train", then "log 1", "log 2", ...
+    ranks: list[int]
+    seconds: np.ndarray  # float64 [window, rank, bucket]
+    window_seconds: np.ndarray  # each window's length
+
+    def as_dict(self) -> dict:
+        """Per window: its length, and per rank the seconds in each bucket."""
+        return {
+            window: {
+                "seconds": float(self.window_seconds[w]),
+                "ranks": {
+                    str(rank): {bucket: float(self.seconds[w, r, b]) for b, bucket in enumerate(BUCKETS)}
+                    for r, rank in enumerate(self.ranks)
+                },
+            }
+            for w, window in enumerate(self.windows)
+        }
+
+
+def time_buckets(events: pa.Table, windows: dict[str, tuple[int, int]]) -> Buckets:
+    """Bucket every rank's time over each of ``windows`` (name → [start, end] in ns)."""
+    names = list(windows)
+    edges = np.array([windows[name] for name in names], dtype=np.int64).reshape(-1, 2)
+    rank_of = to_numpy(events.column("rank")).astype(np.int64) if events.num_rows else np.zeros(0, np.int64)
+    kinds = np.array(events.column("kind").to_pylist(), dtype=object)
+    starts = to_numpy(events.column("start_ns")).astype(np.int64) if events.num_rows else rank_of
+    ends = to_numpy(events.column("end_ns")).astype(np.int64) if events.num_rows else rank_of
+    ranks = sorted(set(rank_of[np.isin(kinds, [kind for kind, _ in _SPAN_KINDS])].tolist()))
+    seconds = np.zeros((len(names), len(ranks), len(BUCKETS)))
+    for r, rank in enumerate(ranks):
+        mine = (rank_of == rank) & (ends >= starts)
+        spans = {bucket: (starts[mine & (kinds == kind)], ends[mine & (kinds == kind)]) for kind, bucket in _SPAN_KINDS}
+        seconds[:, r, :] = _rank_buckets(spans, edges)
+    return Buckets(names, ranks, seconds, (edges[:, 1] - edges[:, 0]) / NS_PER_S)
+
+
+def _rank_buckets(spans: dict[str, tuple[np.ndarray, np.ndarray]], windows: np.ndarray) -> np.ndarray:
+    """One rank's seconds per (window, bucket): ``spans`` are its event spans by bucket."""
+    points = [windows.ravel()] + [edge for pair in spans.values() for edge in pair]
+    cuts = np.unique(np.concatenate(points))
+    left, right = cuts[:-1], cuts[1:]
+    middle = left + (right - left) / 2  # each elementary segment lies wholly inside or outside every span
+    label = np.full(middle.size, -1)
+    for bucket, (start, end) in reversed(list(spans.items())):  # the most specific span is written last
+        covered = _inside(middle, start, end)
+        label = np.where(covered, BUCKETS.index(bucket), label)
+    active = [pair for pair in spans.values() if pair[0].size]
+    first_step = spans["train_step"][0].min() if spans["train_step"][0].size else None
+    last_step = spans["train_step"][1].max() if spans["train_step"][1].size else None
+    last_activity = max(int(end.max()) for _, end in active) if active else None
+    gap = label < 0
+    if first_step is not None and last_step is not None:
+        label = np.where(gap & (middle < first_step), BUCKETS.index("startup"), label)
+        label = np.where(gap & (middle > first_step) & (middle < last_step), BUCKETS.index("between_steps"), label)
+    elif active:  # no train step (an inference run): before the first call is start-up
+        first = min(int(start.min()) for start, _ in active)
+        label = np.where(gap & (middle < first), BUCKETS.index("startup"), label)
+    after = (middle > last_activity) if last_activity is not None else np.ones(middle.size, bool)
+    label = np.where((label < 0) & after, BUCKETS.index("idle_tail"), label)
+    label = np.where(label < 0, BUCKETS.index("between_steps"), label)  # between calls of an inference run
+    lengths = (right - left) / NS_PER_S
+    result = np.zeros((windows.shape[0], len(BUCKETS)))
+    for w, (start, end) in enumerate(windows):
+        inside = (middle > start) & (middle < end)
+        result[w] = np.bincount(label[inside], weights=lengths[inside], minlength=len(BUCKETS))
+    return result
+
+
+def _inside(times: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Whether each time lies inside any of the spans (which may overlap)."""
+    if starts.size == 0:
+        return np.zeros(times.size, bool)
+    opened = np.searchsorted(np.sort(starts), times, side="right")
+    closed = np.searchsorted(np.sort(ends), times, side="left")
+    return opened > closed
