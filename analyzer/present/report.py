@@ -254,6 +254,7 @@ def _body(trace: Trace, result: RunMetrics, payload: dict[str, Any]) -> str:
             "point stands for. Display only: every figure is computed from all samples.</p>",
             charts if result.per_gpu.num_rows else _no_gpu_samples(result) + charts,
             "</section>",
+            _time_section(result),
             _latency_section(result),
             _generate_section(result),
             f"<section><h2>Energy: trapezoid vs the GPU's counter</h2>{_energy_check(result)}</section>"
@@ -263,6 +264,42 @@ def _body(trace: Trace, result: RunMetrics, payload: dict[str, Any]) -> str:
             f"<section><h2>Run metadata</h2>{_metadata(trace)}</section>",
             f"<section class='notes'><h2>Notes</h2><ul>{notes or '<li>none</li>'}</ul></section>" if notes else "",
         ]
+    )
+
+
+_BUCKET_COLOURS = {
+    "startup": ("start-up", "#b0b0b0"),
+    "train_step": ("train step", "#3b7dd8"),
+    "between_steps": ("between steps", "#e0a030"),
+    "evaluation": ("evaluation", "#6bb36b"),
+    "generation": ("generation", "#9a6bc0"),
+    "idle_tail": ("idle tail", "#dddddd"),
+}
+
+
+def _time_section(result: RunMetrics) -> str:
+    """Where the time went: one stacked bar per rank over the whole job (its buckets' shares)."""
+    job = (result.diagnosis.get("time_buckets") or {}).get("job")
+    if not job or not job["ranks"] or job["seconds"] <= 0:
+        return ""
+    total = job["seconds"]
+    legend = "".join(
+        f"<span class='bucket'><i style='background:{colour}'></i>{esc(title)}</span>"
+        for title, colour in _BUCKET_COLOURS.values()
+    )
+    rows = []
+    for rank, seconds in job["ranks"].items():
+        parts = "".join(
+            f"<span style='width:{100 * seconds[key] / total:.3f}%;background:{colour}' "
+            f"title='{esc(title)}: {seconds[key]:,.1f} s ({seconds[key] / total:.1%})'></span>"
+            for key, (title, colour) in _BUCKET_COLOURS.items()
+            if seconds[key] > 0
+        )
+        rows.append(f"<div class='timebar'><b>rank {esc(rank)}</b><div>{parts}</div></div>")
+    return (
+        f"<section><h2>Where the time went (whole job, {total:,.1f} s)</h2><p class='hint'>Each rank's time from "
+        "its events: a step from its start to its end as recorded, between steps the host's time from one step's "
+        f"end to the next one's start. Hover for seconds.</p><p>{legend}</p>{''.join(rows)}</section>"
     )
 
 
