@@ -20,13 +20,14 @@ from efftrace.analyzer.compute.combine import Combine, combine_gpus
 from efftrace.analyzer.compute.completeness import missing_pieces, unfinished
 from efftrace.analyzer.compute.counter_spans import CounterWindows, counter_reading_times, counter_windows
 from efftrace.analyzer.compute.devices import device_notes, one_per_owner, power_owners
+from efftrace.analyzer.compute.diagnosis import findings
 from efftrace.analyzer.compute.figures import Context, build_result
 from efftrace.analyzer.compute.peaks import flops_per_token, peak_bf16_tflops
 from efftrace.analyzer.compute.placement import job_gpus, rank_gpus, rank_rows, unused_note
 from efftrace.analyzer.compute.settings import AnalysisSettings, PowerSource, WindowGroups, window_groups
 from efftrace.analyzer.compute.signals import GpuKey, SignalIntegrals, integrate_signals
 from efftrace.analyzer.compute.steps import Generations, Steps, generations, log_windows, train_steps
-from efftrace.analyzer.compute.time_buckets import Buckets, time_buckets
+from efftrace.analyzer.compute.time_buckets import BUCKETS, Buckets, time_buckets
 from efftrace.analyzer.errors import TraceError
 from efftrace.analyzer.read.loader import Trace
 from efftrace.analyzer.result import RunMetrics
@@ -306,7 +307,22 @@ def analyze(trace: Trace, settings: AnalysisSettings | None = None) -> RunMetric
         ranks=rank_rows(trace, placed, [int(rank) for rank in steps.rank_ids]),
     )
     result = build_result(context, steps, logs, gens, groups, per_gpu, aggregate, step_columns, notes)
-    return dataclasses.replace(result, diagnosis={"time_buckets": _buckets(events, groups).as_dict()})
+    buckets = _buckets(events, groups)
+    found = findings(result.windows.to_pylist() if logs.count else [], _between_shares(buckets), result.alerts)
+    diagnosis = {"time_buckets": buckets.as_dict(), "findings": [finding.as_dict() for finding in found]}
+    return dataclasses.replace(result, diagnosis=diagnosis)
+
+
+def _between_shares(buckets: Buckets) -> list[float | None]:
+    """Per log window: the share of it its ranks spent between steps, on average over ranks."""
+    between = BUCKETS.index("between_steps")
+    shares: list[float | None] = []
+    for at, name in enumerate(buckets.windows):
+        if name.startswith("log "):
+            seconds = buckets.window_seconds[at]
+            known = seconds > 0 and bool(buckets.ranks)
+            shares.append(float(buckets.seconds[at, :, between].mean() / seconds) if known else None)
+    return shares
 
 
 def _buckets(events: pa.Table, groups: WindowGroups) -> Buckets:

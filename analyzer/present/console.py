@@ -65,6 +65,7 @@ def render(result: RunMetrics) -> str:
         extra = [key for key in train.figures if key not in SEED_FIGURES]
         lines += _block(f"Beyond the seed (train window, {train.seconds:.3f} s):", train, extra)
     lines += _time_table(result)
+    lines += _findings(result)
     if inference is not None:
         lines += _block(f"Inference ({inference.seconds:.3f} s window):", inference, list(inference.figures))
     lines += _block(f"Whole job ({job.seconds:.3f} s, recording start to end):", job, list(job.figures))
@@ -126,6 +127,18 @@ def _time_table(result: RunMetrics) -> list[str]:
                        for row in (header, *body)]  # fmt: skip
     if len(ranks) > _RANKS_SHOWN:
         lines.append(f"  ... and {len(ranks) - _RANKS_SHOWN} more ranks (all of them in the JSON's diagnosis)")
+    return lines
+
+
+def _findings(result: RunMetrics) -> list[str]:
+    """What bounds the GPU, with its evidence and what usually helps (compute.diagnosis)."""
+    found = result.diagnosis.get("findings") or []
+    if not found:
+        return []
+    lines = ["Findings (from the recorded signals; each with the log windows it holds in):"]
+    for finding in found:
+        lines.append(f"  {finding['message']}")
+        lines.append(f"    what usually helps: {finding['suggestion']}")
     return lines
 
 

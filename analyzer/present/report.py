@@ -239,6 +239,11 @@ def _body(trace: Trace, result: RunMetrics, payload: dict[str, Any]) -> str:
     )
     notes = "".join(f"<li>{esc(note)}</li>" for note in result.notes)
     alerts = "".join(f"<li><b>{esc(alert['kind'])}</b>: {esc(alert['message'])}</li>" for alert in result.alerts)
+    found = "".join(
+        f"<li><b>{esc(finding['kind'])}</b>: {esc(finding['message'])}<br><i>what usually helps:</i> "
+        f"{esc(finding['suggestion'])}</li>"
+        for finding in result.diagnosis.get("findings") or []
+    )
     return "".join(
         [
             f"<header><h1>{esc(run.get('name'))}</h1><p>{esc(subtitle)}</p></header>",
@@ -254,6 +259,7 @@ def _body(trace: Trace, result: RunMetrics, payload: dict[str, Any]) -> str:
             "point stands for. Display only: every figure is computed from all samples.</p>",
             charts if result.per_gpu.num_rows else _no_gpu_samples(result) + charts,
             "</section>",
+            f"<section><h2>Findings</h2><ul>{found}</ul></section>" if found else "",
             _time_section(result),
             _latency_section(result),
             _generate_section(result),
