@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from efftrace.analyzer.compute.alerts import Alert, limits_of, window_alerts
+from efftrace.analyzer.compute.alerts import Alert, History, limits_of, window_alerts
 from efftrace.analyzer.compute.metrics import analyze
 from efftrace.analyzer.compute.settings import AnalysisSettings
 from efftrace.analyzer.compute.steps import train_step_events
@@ -60,7 +60,7 @@ class Follower:
         self.trace = trace
         self.settings = settings
         self.tail = RunTail(trace)
-        self.history: list[dict[str, Any]] = []  # the windows shown so far, for alerts that compare
+        self.history = History()  # the windows shown so far, for alerts that compare
         self._first_number: int | None = None  # the run's first log window, numbered as (step - 1) // L
         self._next_number: int | None = None
         sampling = trace.meta.get("sampling") or {}
@@ -104,7 +104,10 @@ class Follower:
         assert self._first_number is not None
         row = {**result.windows.to_pylist()[0], "window": number - self._first_number + 1}
         alerts = window_alerts(row, self.history, limits_of(self.trace.gpus))
-        self.history.append(row)
+        self.history.add(
+            *(float("nan") if row.get(key) is None else float(row[key]) for key in ("tokens_per_sec", "sm_clock_mhz")),
+            bool(row["complete"]),
+        )
         self._next_number = number + 1
         self.tail.drop_before(end - self.hold_ns)
         return LiveWindow(int(row["window"]), result, alerts, (time.time_ns() - end) / NS_PER_S)

@@ -8,12 +8,16 @@ windows before it as history), so both say the same thing about a window.
 
 from __future__ import annotations
 
+import bisect
 import math
-import statistics
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import numpy as np
+import pyarrow as pa
+
 from efftrace.analyzer.read.loader import RecordedGpu
+from efftrace.recorder.format.columns import to_numpy
 from efftrace.recorder.format.units import GIB
 
 MEMORY_HEADROOM_MIN = 0.08
@@ -44,9 +48,12 @@ COVERAGE_MIN = 0.9
 """Samples covering less than 90 % of a window: a GPU stopped answering, or the sampler fell behind."""
 
 
+KINDS = ("oom_risk", "throughput_drop", "straggler", "throttling", "sampling_gap")
+
+
 @dataclass(frozen=True)
 class Alert:
-    kind: str  # oom_risk, throughput_drop, straggler, throttling, sampling_gap
+    kind: str  # one of KINDS
     window: int
     first_step: int
     last_step: int
@@ -72,95 +79,124 @@ def limits_of(gpus: list[RecordedGpu]) -> GpuLimits:
     return GpuLimits(min(memory) if memory else None, min(power) / 1e3 if power else None)
 
 
-def _finite(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) and math.isfinite(value) else None
+_KEYS = (
+    "window",
+    "first_step",
+    "step",
+    "end_ns",
+    "complete",
+    "amu_gib_max",
+    "torch_peak_gib",
+    "tokens_per_sec",
+    "end_skew_s",
+    "al_seconds",
+    "sm_clock_mhz",
+    "aec_watts_per_gpu",
+    "temperature_c",
+    "coverage_power",
+)
+"""The windows table's columns the rules read."""
 
 
-def window_alerts(row: dict[str, Any], earlier: list[dict[str, Any]], limits: GpuLimits) -> list[Alert]:
-    """The alerts of one log window (``row``, a row of the windows table), given the windows before it."""
-    where = f"window {row['window']} (steps {row['first_step']}-{row['step']})"
-    found = [
-        *_memory(where, row, limits),
-        *_slowdown(where, row, earlier),
-        *_straggler(where, row),
-        *_throttling(where, row, earlier, limits),
-        *_sampling(where, row),
-    ]
-    return [
-        Alert(kind, int(row["window"]), int(row["first_step"]), int(row["step"]), int(row["end_ns"]), message)
-        for kind, message in found
-    ]
+class History:
+    """What the rules that compare need of the windows before one: the tokens/s of the earlier complete
+    windows (kept sorted, for their median) and the best SM clock; kept as windows come, so judging a
+    run stays linear in its windows."""
+
+    def __init__(self) -> None:
+        self.speeds: list[float] = []
+        self.best_clock = 0.0
+
+    def median_speed(self) -> float:
+        """The earlier complete windows' median tokens/s; NaN while there are too few to judge by."""
+        before = self.speeds
+        if len(before) < DEGRADATION_MIN_WINDOWS:
+            return math.nan
+        middle = len(before) // 2
+        return before[middle] if len(before) % 2 else (before[middle - 1] + before[middle]) / 2
+
+    def add(self, speed: float, clock: float, complete: bool) -> None:
+        if complete and speed > 0:  # NaN compares false: an unknown speed is not kept
+            bisect.insort(self.speeds, speed)
+        if clock > self.best_clock:
+            self.best_clock = clock
 
 
-Found = list[tuple[str, str]]
+def window_alerts(row: dict[str, Any], earlier: History, limits: GpuLimits) -> list[Alert]:
+    """The alerts of one log window (``row``, a row of the windows table), given the windows before it:
+    what ``effanalyze --follow`` asks as each window completes."""
+    columns = {key: np.array([np.nan if row.get(key) is None else row[key]], dtype=np.float64) for key in _KEYS}
+    return _alerts(columns, np.array([earlier.median_speed()]), np.array([earlier.best_clock]), limits)
 
 
-def _memory(where: str, row: dict[str, Any], limits: GpuLimits) -> Found:
-    """The window's highest memory in use (NVML's, or torch's allocator peak) against the GPU's total."""
-    readings = [_finite(row.get("amu_gib_max")), _finite(row.get("torch_peak_gib"))]
-    used_gib = max((value for value in readings if value), default=0.0)
-    if not limits.memory_total_bytes or not used_gib:
-        return []
-    total_gib = limits.memory_total_bytes / GIB
-    headroom = 1 - used_gib / total_gib
-    if headroom >= MEMORY_HEADROOM_MIN:
-        return []
-    said = f"GPU memory headroom {headroom:.1%} ({used_gib:.1f} of {total_gib:.1f} GiB in use)"
-    return [("oom_risk", f"{where}: {said}, below {MEMORY_HEADROOM_MIN:.0%}: out-of-memory risk")]
-
-
-def _slowdown(where: str, row: dict[str, Any], earlier: list[dict[str, Any]]) -> Found:
-    speed = _finite(row.get("tokens_per_sec"))
-    before = [
-        value for value in (_finite(old.get("tokens_per_sec")) for old in earlier if old.get("complete")) if value
-    ]
-    if speed is None or len(before) < DEGRADATION_MIN_WINDOWS:
-        return []
-    typical = statistics.median(before)
-    if speed >= DEGRADATION_RATIO * typical:
-        return []
-    said = f"{speed:,.0f} tokens/s, {speed / typical:.0%} of the earlier windows' median {typical:,.0f}"
-    return [("throughput_drop", f"{where}: {said} (alert below {DEGRADATION_RATIO:.0%})")]
-
-
-def _straggler(where: str, row: dict[str, Any]) -> Found:
-    skew, step = _finite(row.get("end_skew_s")), _finite(row.get("al_seconds"))
-    if not skew or not step or skew <= STRAGGLER_SKEW_SHARE * step:
-        return []
-    said = f"ranks end a step {skew:.3f} s apart on average, {skew / step:.0%} of the {step:.3f} s step"
-    return [("straggler", f"{where}: {said} (alert above {STRAGGLER_SKEW_SHARE:.0%}): a rank is behind")]
-
-
-def _sampling(where: str, row: dict[str, Any]) -> Found:
-    coverage = _finite(row.get("coverage_power"))
-    if coverage is None or coverage >= COVERAGE_MIN:
-        return []
-    said = f"power samples cover {coverage:.0%} of the window (alert below {COVERAGE_MIN:.0%})"
-    return [("sampling_gap", f"{where}: {said}: a GPU stopped answering, or the sampler fell behind")]
-
-
-def _throttling(where: str, row: dict[str, Any], earlier: list[dict[str, Any]], limits: GpuLimits) -> Found:
-    """A clock well below the run's best window, with the power at its limit or the GPU hot."""
-    clock = _finite(row.get("sm_clock_mhz"))
-    best = max([value for value in (_finite(old.get("sm_clock_mhz")) for old in earlier) if value] or [0.0])
-    if clock is None or best == 0 or clock >= CLOCK_DROP_RATIO * best:
-        return []
-    causes = []
-    power, limit = _finite(row.get("aec_watts_per_gpu")), limits.power_limit_w
-    if power is not None and limit and power >= POWER_AT_LIMIT_RATIO * limit:
-        causes.append(f"power {power:.0f} W at {power / limit:.0%} of the {limit:.0f} W limit")
-    temperature = _finite(row.get("temperature_c"))
-    if temperature is not None and temperature >= HOT_CELSIUS:
-        causes.append(f"temperature {temperature:.0f} °C (from {HOT_CELSIUS:.0f} °C clocks are cut to cool down)")
-    if not causes:
-        return []  # a lower clock alone may be a lighter phase of the job: nothing shows it is throttled
-    said = f"SM clock {clock:,.0f} MHz, {1 - clock / best:.0%} below the run's best window ({best:,.0f} MHz)"
-    return [("throttling", f"{where}: {said}, with {' and '.join(causes)}: throttled")]
-
-
-def run_alerts(rows: list[dict[str, Any]], limits: GpuLimits) -> list[Alert]:
+def run_alerts(windows: pa.Table, limits: GpuLimits) -> list[Alert]:
     """Every log window's alerts, each window judged against the windows before it."""
+    if windows.num_rows == 0:
+        return []
+    columns = {key: to_numpy(windows.column(key)).astype(np.float64) for key in _KEYS}
+    history, medians, best = History(), np.empty(windows.num_rows), np.empty(windows.num_rows)
+    speeds, clocks, complete = (columns[key].tolist() for key in ("tokens_per_sec", "sm_clock_mhz", "complete"))
+    for at, (speed, clock, whole) in enumerate(zip(speeds, clocks, complete, strict=True)):
+        medians[at], best[at] = history.median_speed(), history.best_clock
+        history.add(speed, clock, bool(whole))
+    return _alerts(columns, medians, best, limits)
+
+
+def _alerts(
+    columns: dict[str, np.ndarray], median_speed: np.ndarray, best_clock: np.ndarray, limits: GpuLimits
+) -> list[Alert]:
+    """Every rule over windows given as arrays; a message is written only for the windows that fire."""
+    found: list[tuple[int, str, str]] = []  # (window position, kind, what it says)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if limits.memory_total_bytes:
+            total_gib = limits.memory_total_bytes / GIB
+            used = np.fmax(columns["amu_gib_max"], columns["torch_peak_gib"])
+            headroom = 1 - used / total_gib
+            for at in np.flatnonzero(headroom < MEMORY_HEADROOM_MIN):
+                said = f"GPU memory headroom {headroom[at]:.1%} ({used[at]:.1f} of {total_gib:.1f} GiB in use)"
+                found.append((at, "oom_risk", f"{said}, below {MEMORY_HEADROOM_MIN:.0%}: out-of-memory risk"))
+        speed = columns["tokens_per_sec"]
+        for at in np.flatnonzero(speed < DEGRADATION_RATIO * median_speed):
+            said = f"{speed[at]:,.0f} tokens/s, {speed[at] / median_speed[at]:.0%} of the earlier windows' median"
+            found.append(
+                (at, "throughput_drop", f"{said} {median_speed[at]:,.0f} (alert below {DEGRADATION_RATIO:.0%})")
+            )
+        skew, step = columns["end_skew_s"], columns["al_seconds"]
+        for at in np.flatnonzero((skew > STRAGGLER_SKEW_SHARE * step) & (step > 0)):
+            share = f"{skew[at] / step[at]:.0%} of the {step[at]:.3f} s step"
+            said = f"ranks end a step {skew[at]:.3f} s apart on average, {share}"
+            found.append((at, "straggler", f"{said} (alert above {STRAGGLER_SKEW_SHARE:.0%}): a rank is behind"))
+        found += _throttled(columns, best_clock, limits)
+        coverage = columns["coverage_power"]
+        for at in np.flatnonzero(coverage < COVERAGE_MIN):
+            said = f"power samples cover {coverage[at]:.0%} of the window (alert below {COVERAGE_MIN:.0%})"
+            found.append((at, "sampling_gap", f"{said}: a GPU stopped answering, or the sampler fell behind"))
+    order = {kind: rank for rank, kind in enumerate(KINDS)}
+    found.sort(key=lambda item: (item[0], order[item[1]]))
     alerts = []
-    for at, row in enumerate(rows):
-        alerts += window_alerts(row, rows[:at], limits)
+    for at, kind, message in found:
+        window, first, last = (int(columns[key][at]) for key in ("window", "first_step", "step"))
+        where = f"window {window} (steps {first}-{last})"
+        alerts.append(Alert(kind, window, first, last, int(columns["end_ns"][at]), f"{where}: {message}"))
     return alerts
+
+
+def _throttled(columns: dict[str, np.ndarray], best_clock: np.ndarray, limits: GpuLimits) -> list[tuple[int, str, str]]:
+    """A clock well below the run's best window so far, with the power at its limit or the GPU hot;
+    a lower clock with neither may be a lighter phase of the job, so it is not called throttling."""
+    clock, power, temperature = columns["sm_clock_mhz"], columns["aec_watts_per_gpu"], columns["temperature_c"]
+    limit = limits.power_limit_w or math.nan
+    at_limit = power >= POWER_AT_LIMIT_RATIO * limit
+    hot = temperature >= HOT_CELSIUS
+    found = []
+    for at in np.flatnonzero((clock < CLOCK_DROP_RATIO * best_clock) & (at_limit | hot)):
+        causes = []
+        if at_limit[at]:
+            causes.append(f"power {power[at]:.0f} W at {power[at] / limit:.0%} of the {limit:.0f} W limit")
+        if hot[at]:
+            causes.append(
+                f"temperature {temperature[at]:.0f} °C (from {HOT_CELSIUS:.0f} °C clocks are cut to cool down)"
+            )
+        said = f"SM clock {clock[at]:,.0f} MHz, {1 - clock[at] / best_clock[at]:.0%} below the run's best window"
+        found.append((at, "throttling", f"{said} ({best_clock[at]:,.0f} MHz), with {' and '.join(causes)}: throttled"))
+    return found

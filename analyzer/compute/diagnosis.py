@@ -9,9 +9,13 @@ and the LLaMA-Factory setting that usually helps. The thresholds are named below
 
 from __future__ import annotations
 
-import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from efftrace.recorder.format.columns import to_numpy
 
 INPUT_BOUND_SHARE = 0.25
 """A quarter of a window spent between steps (the host fetching and collating the next batch,
@@ -33,6 +37,12 @@ waits on memory traffic (attention's reads and writes, element-wise kernels) mor
 COMPUTE_BOUND_TENSOR = 0.4
 """Tensor cores busy 40 % of the time or more: dense bf16 math dominates, as in well-fed LLM training
 (large-batch GEMMs reach 90 %); the way faster is less math or more GPUs, not the input pipeline."""
+
+WARMUP_WINDOWS = 1
+"""The first log window carries start-up work later ones do not (CUDA context, kernel and allocator
+warm-up, cuBLAS autotuning): it is left out of the bound rules when at least two windows follow it.
+On the H200, a compute-bound job's first window showed the GPU busy 44 % of the time, its later ones
+over 90 % (sample_traces/h200-diagnosis-compute)."""
 
 SUGGESTIONS = {
     "input_bound": "raise dataloader_num_workers (and preprocessing_num_workers); check what the collator "
@@ -60,31 +70,28 @@ class Finding:
     suggestion: str
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """As JSON has it (a plain copy: ``dataclasses.asdict`` would deep-copy a long window list)."""
+        return {"kind": self.kind, "windows": list(self.windows), "evidence": dict(self.evidence),
+                "message": self.message, "suggestion": self.suggestion}  # fmt: skip
 
 
-def _value(row: dict[str, Any], key: str) -> float | None:
-    value = row.get(key)
-    return float(value) if isinstance(value, int | float) and math.isfinite(value) else None
-
-
-def window_bounds(row: dict[str, Any], between_share: float | None) -> dict[str, dict[str, float]]:
-    """The rules a log window meets, each with the figures that show it."""
-    found: dict[str, dict[str, float]] = {}
-    if between_share is not None and between_share >= INPUT_BOUND_SHARE:
-        found["input_bound"] = {"between_steps_share": between_share}
-    busy, sm = _value(row, "pcu_ratio"), _value(row, "pcu_sm_ratio")
-    tensor, dram = _value(row, "pcu_tensor_ratio"), _value(row, "dram_bw_ratio")
-    if busy is not None and sm is not None and busy >= LAUNCH_BOUND_BUSY and sm < LAUNCH_BOUND_SM:
-        found["launch_bound"] = {"pcu_ratio": busy, "pcu_sm_ratio": sm}
-    inside = None if between_share is None else 1 - between_share
-    if busy is not None and inside is not None and busy < LAUNCH_BOUND_BUSY and between_share < INPUT_BOUND_SHARE:
-        found["host_bound"] = {"pcu_ratio": busy, "inside_steps_share": inside}
-    if dram is not None and tensor is not None and dram >= MEMORY_BOUND_DRAM and tensor < MEMORY_BOUND_TENSOR:
-        found["memory_bound"] = {"dram_bw_ratio": dram, "pcu_tensor_ratio": tensor}
-    if tensor is not None and tensor >= COMPUTE_BOUND_TENSOR:
-        found["compute_bound"] = {"pcu_tensor_ratio": tensor}
-    return found
+def window_bounds(columns: dict[str, np.ndarray], between_share: np.ndarray) -> dict[str, dict[str, np.ndarray]]:
+    """For each rule, where the log windows meet it (a mask) and the figures that show it (arrays over
+    the windows; NaN, where a signal is missing, meets no rule)."""
+    busy, sm = columns["pcu_ratio"], columns["pcu_sm_ratio"]
+    tensor, dram = columns["pcu_tensor_ratio"], columns["dram_bw_ratio"]
+    inside = 1 - between_share
+    with np.errstate(invalid="ignore"):
+        return {
+            "input_bound": {"mask": between_share >= INPUT_BOUND_SHARE, "between_steps_share": between_share},
+            "launch_bound": {"mask": (busy >= LAUNCH_BOUND_BUSY) & (sm < LAUNCH_BOUND_SM), "pcu_ratio": busy,
+                             "pcu_sm_ratio": sm},
+            "host_bound": {"mask": (busy < LAUNCH_BOUND_BUSY) & (between_share < INPUT_BOUND_SHARE), "pcu_ratio": busy,
+                           "inside_steps_share": inside},
+            "memory_bound": {"mask": (dram >= MEMORY_BOUND_DRAM) & (tensor < MEMORY_BOUND_TENSOR),
+                             "dram_bw_ratio": dram, "pcu_tensor_ratio": tensor},
+            "compute_bound": {"mask": tensor >= COMPUTE_BOUND_TENSOR, "pcu_tensor_ratio": tensor},
+        }  # fmt: skip
 
 
 _SAID = {
@@ -100,31 +107,34 @@ _SAID = {
 }
 
 
-def findings(
-    rows: list[dict[str, Any]], between_shares: list[float | None], alerts: list[dict[str, Any]]
-) -> list[Finding]:
+def findings(windows: pa.Table, between_share: np.ndarray, alerts: list[dict[str, Any]]) -> list[Finding]:
     """The run's findings: each rule with the complete log windows it holds in, its evidence averaged
     over them; and the alerts that bear on speed (memory headroom, stragglers, throttling), grouped."""
-    held: dict[str, list[tuple[int, dict[str, float]]]] = {}
-    complete = [row for row in rows if row.get("complete")]
-    for row, share in zip(rows, between_shares, strict=True):
-        if not row.get("complete"):
-            continue
-        for kind, evidence in window_bounds(row, share).items():
-            held.setdefault(kind, []).append((int(row["window"]), evidence))
+    if windows.num_rows == 0:
+        return []
+    number = to_numpy(windows.column("window")).astype(np.int64)
+    complete = to_numpy(windows.column("complete")).astype(bool)
+    judged_windows = int(complete.sum())
+    warm_up = WARMUP_WINDOWS if judged_windows >= WARMUP_WINDOWS + 2 else 0
+    judged = complete & (number > warm_up)
+    names = ("pcu_ratio", "pcu_sm_ratio", "pcu_tensor_ratio", "dram_bw_ratio")
+    columns = {name: to_numpy(windows.column(name)).astype(np.float64) for name in names}
     result = []
-    for kind, hits in held.items():
-        keys = hits[0][1].keys()
-        mean = {key: sum(evidence[key] for _, evidence in hits) / len(hits) for key in keys}
-        windows = [number for number, _ in hits]
-        where = f"{len(windows)} of {len(complete)} log windows ({_ranges(windows)})"
-        result.append(Finding(kind, windows, mean, f"{_SAID[kind].format(**mean)}; in {where}", SUGGESTIONS[kind]))
+    for kind, rule in window_bounds(columns, between_share).items():
+        hits = rule.pop("mask") & judged
+        if not hits.any():
+            continue
+        mean = {key: float(values[hits].mean()) for key, values in rule.items()}
+        held = number[hits].tolist()
+        skipped = f", window {_ranges(list(range(1, warm_up + 1)))} left out as warm-up" if warm_up else ""
+        where = f"{len(held)} of {judged_windows - warm_up} log windows ({_ranges(held)}{skipped})"
+        result.append(Finding(kind, held, mean, f"{_SAID[kind].format(**mean)}; in {where}", SUGGESTIONS[kind]))
     for kind in ("oom_risk", "straggler", "throttling"):
         mine = [alert for alert in alerts if alert["kind"] == kind]
         if mine:
-            windows = [int(alert["window"]) for alert in mine]
-            message = f"{mine[-1]['message']} (so in {len(windows)} of {len(complete)} windows: {_ranges(windows)})"
-            result.append(Finding(kind, windows, {}, message, SUGGESTIONS[kind]))
+            held = [int(alert["window"]) for alert in mine]
+            message = f"{mine[-1]['message']} (so in {len(held)} of {judged_windows} windows: {_ranges(held)})"
+            result.append(Finding(kind, held, {}, message, SUGGESTIONS[kind]))
     return result
 
 

@@ -404,7 +404,7 @@ def build_result(
         steps=step_table(steps),
         ranks=rank_table(context, steps, per_gpu, groups.index("train")),
         notes=notes + _energy_checks(summaries),
-        alerts=[alert.as_dict() for alert in run_alerts(windows.to_pylist(), _job_limits(context, list(per_gpu)))],
+        alerts=[alert.as_dict() for alert in run_alerts(windows, _job_limits(context, list(per_gpu)))],
     )
 
 

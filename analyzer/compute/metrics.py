@@ -308,35 +308,32 @@ def analyze(trace: Trace, settings: AnalysisSettings | None = None) -> RunMetric
     )
     result = build_result(context, steps, logs, gens, groups, per_gpu, aggregate, step_columns, notes)
     buckets = _buckets(events, groups)
-    found = findings(result.windows.to_pylist() if logs.count else [], _between_shares(buckets), result.alerts)
+    found = findings(result.windows, _between_shares(buckets), result.alerts)
     diagnosis = {"time_buckets": buckets.as_dict(), "findings": [finding.as_dict() for finding in found]}
     return dataclasses.replace(result, diagnosis=diagnosis)
 
 
-def _between_shares(buckets: Buckets) -> list[float | None]:
-    """Per log window: the share of it its ranks spent between steps, on average over ranks."""
-    between = BUCKETS.index("between_steps")
-    shares: list[float | None] = []
-    for at, name in enumerate(buckets.windows):
-        if name.startswith("log "):
-            seconds = buckets.window_seconds[at]
-            known = seconds > 0 and bool(buckets.ranks)
-            shares.append(float(buckets.seconds[at, :, between].mean() / seconds) if known else None)
-    return shares
+def _between_shares(buckets: Buckets) -> np.ndarray:
+    """Per log window: the share of it its ranks spent between steps, on average over ranks (NaN
+    where no rank has events)."""
+    logs = [at for at, name in enumerate(buckets.windows) if name.startswith("log ")]
+    seconds = buckets.window_seconds[logs]
+    if not buckets.ranks:
+        return np.full(len(logs), np.nan)
+    between = buckets.seconds[logs, :, BUCKETS.index("between_steps")].mean(axis=1)
+    return np.divide(between, seconds, out=np.full(len(logs), np.nan), where=seconds > 0)
 
 
 def _buckets(events: pa.Table, groups: WindowGroups) -> Buckets:
     """Where each rank's time went over the job, the train window and each log window."""
-    windows = {"job": (int(groups.starts_ns[0]), int(groups.ends_ns[0]))}
-    log = 0
-    for at, name in enumerate(groups.names[1:], start=1):
-        span = int(groups.first_span[at])
-        if name == "train":
-            windows["train"] = (int(groups.starts_ns[span]), int(groups.ends_ns[span]))
-        elif name == "log":
-            log += 1
-            windows[f"log {log}"] = (int(groups.starts_ns[span]), int(groups.ends_ns[span]))
-    return time_buckets(events, windows)
+    names = np.array(groups.names, dtype=object)
+    first = groups.first_span
+    chosen = np.flatnonzero(np.isin(names, ["job", "train"]))
+    logs = np.flatnonzero(names == "log")
+    order = np.concatenate((chosen, logs))
+    edges = np.column_stack((groups.starts_ns[first[order]], groups.ends_ns[first[order]]))
+    labels = [str(name) for name in names[chosen]] + [f"log {number}" for number in range(1, logs.size + 1)]
+    return time_buckets(events, labels, edges)
 
 
 def _peak_flops(names: dict[GpuKey, str], gpus: list[GpuKey], settings: AnalysisSettings) -> tuple[float | None, str]:

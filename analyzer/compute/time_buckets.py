@@ -10,7 +10,8 @@ time the GPU waits inside the step, and "between steps" is the host's time from 
 the next one's start (fetching the batch, logging, saving). Checkpoint saves are not recorded as
 spans yet: they fall in "between steps".
 
-Everything is vectorised over the elementary segments between all span edges of a rank.
+Everything is vectorised over the elementary segments between all span edges of a rank, and each
+window's seconds come from running sums: linear in the events, whatever the number of windows.
 """
 
 from __future__ import annotations
@@ -40,8 +41,9 @@ class Buckets:
     window_seconds: np.ndarray  # each window's length
 
     def as_dict(self) -> dict:
-        """Per window: its length, and per rank the seconds in each bucket."""
-        return {
+        """The job and train windows: their length, and per rank the seconds in each bucket. The log
+        windows, which may be tens of thousands: one list per rank and bucket, a value per window."""
+        whole = {
             window: {
                 "seconds": float(self.window_seconds[w]),
                 "ranks": {
@@ -50,22 +52,38 @@ class Buckets:
                 },
             }
             for w, window in enumerate(self.windows)
+            if not window.startswith("log ")
         }
+        logs = [w for w, window in enumerate(self.windows) if window.startswith("log ")]
+        whole["log_windows"] = {
+            "seconds": self.window_seconds[logs].tolist(),
+            "ranks": {
+                str(rank): {bucket: self.seconds[logs, r, b].tolist() for b, bucket in enumerate(BUCKETS)}
+                for r, rank in enumerate(self.ranks)
+            },
+        }
+        return whole
 
 
-def time_buckets(events: pa.Table, windows: dict[str, tuple[int, int]]) -> Buckets:
-    """Bucket every rank's time over each of ``windows`` (name → [start, end] in ns)."""
-    names = list(windows)
-    edges = np.array([windows[name] for name in names], dtype=np.int64).reshape(-1, 2)
+def time_buckets(events: pa.Table, names: list[str], edges: np.ndarray) -> Buckets:
+    """Bucket every rank's time over each window: ``names[i]`` spans ``edges[i]`` ([start, end] in ns)."""
+    edges = np.asarray(edges, dtype=np.int64).reshape(-1, 2)
     rank_of = to_numpy(events.column("rank")).astype(np.int64) if events.num_rows else np.zeros(0, np.int64)
-    kinds = np.array(events.column("kind").to_pylist(), dtype=object)
     starts = to_numpy(events.column("start_ns")).astype(np.int64) if events.num_rows else rank_of
     ends = to_numpy(events.column("end_ns")).astype(np.int64) if events.num_rows else rank_of
-    ranks = sorted(set(rank_of[np.isin(kinds, [kind for kind, _ in _SPAN_KINDS])].tolist()))
+    encoded = events.column("kind").combine_chunks().dictionary_encode()  # strings compared once, not per row
+    codes = to_numpy(encoded.indices).astype(np.int64) if events.num_rows else rank_of
+    names_seen = encoded.dictionary.to_pylist()
+    code_of = {kind: names_seen.index(kind) if kind in names_seen else -1 for kind, _ in _SPAN_KINDS}
+    spanning = np.isin(codes, [code for code in code_of.values() if code >= 0])
+    ranks = sorted(set(rank_of[spanning].tolist()))
     seconds = np.zeros((len(names), len(ranks), len(BUCKETS)))
     for r, rank in enumerate(ranks):
         mine = (rank_of == rank) & (ends >= starts)
-        spans = {bucket: (starts[mine & (kinds == kind)], ends[mine & (kinds == kind)]) for kind, bucket in _SPAN_KINDS}
+        spans = {}
+        for kind, bucket in _SPAN_KINDS:
+            chosen = mine & (codes == code_of[kind])
+            spans[bucket] = (starts[chosen], ends[chosen])
         seconds[:, r, :] = _rank_buckets(spans, edges)
     return Buckets(names, ranks, seconds, (edges[:, 1] - edges[:, 0]) / NS_PER_S)
 
@@ -73,7 +91,8 @@ def time_buckets(events: pa.Table, windows: dict[str, tuple[int, int]]) -> Bucke
 def _rank_buckets(spans: dict[str, tuple[np.ndarray, np.ndarray]], windows: np.ndarray) -> np.ndarray:
     """One rank's seconds per (window, bucket): ``spans`` are its event spans by bucket."""
     points = [windows.ravel()] + [edge for pair in spans.values() for edge in pair]
-    cuts = np.unique(np.concatenate(points))
+    cuts = np.sort(np.concatenate(points), kind="stable")  # runs of sorted edges: timsort merges them in ~O(n)
+    cuts = cuts[np.concatenate(([True], cuts[1:] != cuts[:-1]))]  # distinct, as np.unique, without its hashing
     left, right = cuts[:-1], cuts[1:]
     middle = left + (right - left) / 2  # each elementary segment lies wholly inside or outside every span
     label = np.full(middle.size, -1)
@@ -95,17 +114,20 @@ def _rank_buckets(spans: dict[str, tuple[np.ndarray, np.ndarray]], windows: np.n
     label = np.where((label < 0) & after, BUCKETS.index("idle_tail"), label)
     label = np.where(label < 0, BUCKETS.index("between_steps"), label)  # between calls of an inference run
     lengths = (right - left) / NS_PER_S
-    result = np.zeros((windows.shape[0], len(BUCKETS)))
-    for w, (start, end) in enumerate(windows):
-        inside = (middle > start) & (middle < end)
-        result[w] = np.bincount(label[inside], weights=lengths[inside], minlength=len(BUCKETS))
-    return result
+    # Every window edge is a cut, so each window is a contiguous run of segments: per bucket, the
+    # running sum of its segments' lengths gives any window's seconds by one subtraction.
+    running = np.zeros((len(BUCKETS), cuts.size))
+    for bucket in range(len(BUCKETS)):
+        np.cumsum(np.where(label == bucket, lengths, 0.0), out=running[bucket, 1:])
+    first = np.searchsorted(cuts, windows[:, 0])
+    last = np.searchsorted(cuts, windows[:, 1])
+    return (running[:, last] - running[:, first]).T
 
 
 def _inside(times: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
     """Whether each time lies inside any of the spans (which may overlap)."""
     if starts.size == 0:
         return np.zeros(times.size, bool)
-    opened = np.searchsorted(np.sort(starts), times, side="right")
-    closed = np.searchsorted(np.sort(ends), times, side="left")
+    opened = np.searchsorted(np.sort(starts, kind="stable"), times, side="right")
+    closed = np.searchsorted(np.sort(ends, kind="stable"), times, side="left")
     return opened > closed

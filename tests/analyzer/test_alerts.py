@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import numpy as np
+import pyarrow as pa
 import pytest
 
 from efftrace.analyzer.compute import alerts
-from efftrace.analyzer.compute.alerts import GpuLimits, run_alerts, window_alerts
+from efftrace.analyzer.compute.alerts import GpuLimits, History, run_alerts, window_alerts
 from efftrace.analyzer.compute.metrics import analyze
 from efftrace.analyzer.read.loader import open_run
 from efftrace.recorder.format.units import GIB
 from helpers.trace_builder import TraceBuilder
 
 LIMITS = GpuLimits(memory_total_bytes=80 * GIB, power_limit_w=700.0)
+_SCHEMA = pa.schema([(key, pa.bool_() if key == "complete" else pa.float64()) for key in alerts._KEYS])
 
 
 def window(number: int = 1, **figures):
@@ -23,7 +25,10 @@ def window(number: int = 1, **figures):
 
 
 def kinds(row, earlier=(), limits=LIMITS):
-    return [alert.kind for alert in window_alerts(row, list(earlier), limits)]
+    history = History()
+    for old in earlier:
+        history.add(old.get("tokens_per_sec", float("nan")), old.get("sm_clock_mhz", float("nan")), old["complete"])
+    return [alert.kind for alert in window_alerts(row, history, limits)]
 
 
 @pytest.mark.parametrize(("share_used", "fires"), [(0.91, False), (0.93, True)])
@@ -68,7 +73,9 @@ def test_sampling_gap(coverage, fires):
 
 def test_thresholds_are_the_named_constants():
     assert alerts.MEMORY_HEADROOM_MIN == 0.08 and alerts.DEGRADATION_RATIO == 0.7 and alerts.COVERAGE_MIN == 0.9
-    assert run_alerts([window(1), window(2, coverage_power=0.5)], LIMITS)[0].window == 2
+    rows = [window(1), window(2, coverage_power=0.5)]
+    table = pa.table({key: [row.get(key) for row in rows] for key in alerts._KEYS}, schema=_SCHEMA)
+    assert [alert.window for alert in run_alerts(table, LIMITS)] == [2]
 
 
 def test_a_run_filling_its_gpu_gets_an_oom_alert_in_its_result(tmp_path):

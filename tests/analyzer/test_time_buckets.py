@@ -18,11 +18,15 @@ TRACES = sorted((ROOT / "sample_traces").glob("*/trace"))
 def test_buckets_sum_to_every_window_on_every_committed_trace(run):
     buckets = analyze(open_run(run)).diagnosis["time_buckets"]
     assert {"job"} <= set(buckets) and all(window["ranks"] for window in buckets.values())
+    logs = buckets.pop("log_windows")
     for name, window in buckets.items():
         for rank, seconds in window["ranks"].items():
             assert set(seconds) == set(BUCKETS)
             assert sum(seconds.values()) == pytest.approx(window["seconds"], rel=1e-9, abs=1e-6), (name, rank)
             assert min(seconds.values()) >= 0
+    for rank, per_bucket in logs["ranks"].items():
+        totals = np.sum([per_bucket[bucket] for bucket in BUCKETS], axis=0)
+        assert totals == pytest.approx(np.array(logs["seconds"]), rel=1e-9, abs=1e-6), rank
 
 
 def _known_layout(run_dir):
@@ -58,5 +62,6 @@ def test_each_second_lands_in_the_bucket_its_events_give(tmp_path):
     assert rank1["startup"] == pytest.approx(6.0) and rank1["evaluation"] == 0.0
     assert rank1["between_steps"] == pytest.approx(18 * 0.1 + (18.5 - 15.9))
     assert rank1["idle_tail"] == pytest.approx(40.0 - 28.4)
-    log2 = result.diagnosis["time_buckets"]["log 2"]  # steps 11-20: only steps and the gaps between them
-    assert log2["ranks"]["0"]["evaluation"] == 0.0 and log2["ranks"]["0"]["startup"] == 0.0
+    logs = result.diagnosis["time_buckets"]["log_windows"]  # window 2, steps 11-20: only steps and gaps
+    assert logs["ranks"]["0"]["evaluation"][1] == 0.0 and logs["ranks"]["0"]["startup"][1] == 0.0
+    assert logs["ranks"]["0"]["train_step"][1] == pytest.approx(10 * 0.9)

@@ -1,0 +1,54 @@
+"""What the diagnosis (where the time went, and the findings) adds to the analysis of a run.
+
+    python bench/diagnosis_cost.py RUN_DIR [--repeat 5]
+
+Runs the whole analysis of RUN_DIR ``--repeat`` times, each time interleaved with the same analysis
+with the diagnosis switched off (its two functions replaced by ones that return nothing), in one
+process, and prints the median of each and the ratio. Use it on the 24-hour, 8-GPU benchmark trace
+that ``python bench/analyzer_speed.py --workdir DIR`` leaves in DIR.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+from efftrace.analyzer.compute import metrics
+from efftrace.analyzer.compute.time_buckets import BUCKETS, Buckets
+from efftrace.analyzer.read.loader import open_run
+
+
+def _timed(run_dir: Path) -> float:
+    began = time.perf_counter()
+    metrics.analyze(open_run(run_dir))
+    return time.perf_counter() - began
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    buckets, findings = metrics._buckets, metrics.findings
+    nothing = Buckets([], [], np.zeros((0, 0, len(BUCKETS))), np.zeros(0))
+    with_diagnosis, without = [], []
+    _timed(args.run_dir)  # a first read warms the page cache for both
+    for _ in range(args.repeat):
+        with_diagnosis.append(_timed(args.run_dir))
+        metrics._buckets = lambda events, groups: nothing  # type: ignore[assignment]
+        metrics.findings = lambda *arguments: []  # type: ignore[assignment]
+        try:
+            without.append(_timed(args.run_dir))
+        finally:
+            metrics._buckets, metrics.findings = buckets, findings
+    full, bare = statistics.median(with_diagnosis), statistics.median(without)
+    print(f"analysis with the diagnosis: {full:.3f} s, without: {bare:.3f} s (medians of {args.repeat}, interleaved)")
+    print(f"the diagnosis adds {100 * (full / bare - 1):+.1f} %")
+
+
+if __name__ == "__main__":
+    main()
