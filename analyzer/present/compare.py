@@ -139,10 +139,46 @@ def figure_rows(runs: list[Compared], exact: bool = False) -> list[list[str]]:
     return rows
 
 
+_BUCKET_LABELS = {
+    "startup": "time: start-up",
+    "train_step": "time: train step",
+    "between_steps": "time: between steps",
+    "evaluation": "time: evaluation",
+    "generation": "time: generation",
+    "idle_tail": "time: idle tail",
+}
+
+
+def diagnosis_rows(runs: list[Compared], exact: bool = False) -> list[list[str]]:
+    """Where the time went (each bucket's share of the job, mean over ranks) and the findings' kinds."""
+    shares: list[dict[str, float | None]] = []
+    for run in runs:
+        job = (run.result.diagnosis.get("time_buckets") or {}).get("job") or {}
+        ranks = list((job.get("ranks") or {}).values())
+        total = job.get("seconds") or 0.0
+        shares.append(
+            {
+                key: sum(rank[key] for rank in ranks) / len(ranks) / total if ranks and total > 0 else None
+                for key in _BUCKET_LABELS
+            }
+        )
+    rows = []
+    for key, label in _BUCKET_LABELS.items():
+        values = [share[key] for share in shares]
+        if any(value for value in values):
+            cells = ["" if value is None else (repr(value) if exact else f"{value:.1%}") for value in values]
+            rows.append([label, "ratio" if exact else "% of job", *cells])
+    found = [
+        ", ".join(finding["kind"] for finding in run.result.diagnosis.get("findings") or []) or "none" for run in runs
+    ]
+    rows.append(["findings", "", *found])
+    return rows
+
+
 def comparison_rows(runs: list[Compared], exact: bool = False) -> tuple[list[str], list[list[str]]]:
-    """Header and rows: facts first, then figures; one column per run."""
+    """Header and rows: facts first, then figures, then where the time went and the findings; one column per run."""
     header = ["", "unit", *(run.result.run.get("name") or str(run.trace.run_dir) for run in runs)]
-    return header, fact_rows(runs, exact) + figure_rows(runs, exact)
+    return header, fact_rows(runs, exact) + figure_rows(runs, exact) + diagnosis_rows(runs, exact)
 
 
 def console_table(runs: list[Compared]) -> str:

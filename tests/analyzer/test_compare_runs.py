@@ -9,6 +9,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from helpers.runs import ROOT
 
 LORA = ROOT / "sample_traces" / "h100-lora-sft" / "trace"
@@ -56,3 +58,20 @@ def test_the_csv_carries_full_precision_numbers():
     assert float(rows["TT (Tokens/Param/Sec)"][0]) == figures["tt_tokens_per_param_per_sec"]["value"]
     console = effanalyze("compare", str(LORA)).stdout
     assert "0.2806" in console, "the console keeps its short display"
+
+
+def test_compare_puts_where_the_time_went_and_the_findings_side_by_side():
+    from efftrace.analyzer.compute.metrics import analyze
+    from efftrace.analyzer.present.compare import Compared, comparison_rows
+    from efftrace.analyzer.read.loader import open_run
+
+    traces = [ROOT / "sample_traces" / f"h200-diagnosis-{name}" / "trace" for name in ("input", "compute")]
+    runs = [Compared(trace, analyze(trace)) for trace in map(open_run, traces)]
+    _, rows = comparison_rows(runs, exact=True)
+    by_label = {row[0]: row[2:] for row in rows}
+    assert by_label["findings"] == ["input_bound", "compute_bound"]
+    shares = [
+        [float(value or 0) for value in values] for label, values in by_label.items() if label.startswith("time:")
+    ]
+    assert [sum(column) for column in zip(*shares, strict=True)] == pytest.approx([1.0, 1.0])
+    assert float(by_label["time: between steps"][0]) > 0.25 > float(by_label["time: between steps"][1])
