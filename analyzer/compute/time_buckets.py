@@ -3,12 +3,13 @@
 The buckets come from the events each rank recorded: its train steps, its evaluation passes and
 ``generate()`` calls; the time between them is named by where it lies (before the rank's first
 step: start-up; between its first and last step: between steps; after its last event: the idle
-tail). Where spans overlap, the more specific one wins (a step over an evaluation over a generation),
+tail). Where spans overlap, the more specific one wins (a step over an evaluation over a checkpoint
+save over a generation),
 so the buckets always sum to the window's length. A step's span is what the recorder measured: from
 its start to the moment the GPU finished it where CUDA events timed it, so "train step" includes
 time the GPU waits inside the step, and "between steps" is the host's time from one step's end to
-the next one's start (fetching the batch, logging, saving). Checkpoint saves are not recorded as
-spans yet: they fall in "between steps".
+the next one's start (fetching the batch, logging), checkpoint saves apart (the recorder times
+``Trainer._save_checkpoint``).
 
 Everything is vectorised over the elementary segments between all span edges of a rank, and each
 window's seconds come from running sums: linear in the events, whatever the number of windows.
@@ -24,10 +25,15 @@ import pyarrow as pa
 from efftrace.recorder.format.columns import to_numpy
 from efftrace.recorder.format.units import NS_PER_S
 
-BUCKETS = ("startup", "train_step", "between_steps", "evaluation", "generation", "idle_tail")
+BUCKETS = ("startup", "train_step", "between_steps", "evaluation", "checkpoint", "generation", "idle_tail")
 """In the order a job passes through them; the JSON keys and the console's columns."""
 
-_SPAN_KINDS = (("train_step", "train_step"), ("eval", "evaluation"), ("generate", "generation"))
+_SPAN_KINDS = (
+    ("train_step", "train_step"),
+    ("eval", "evaluation"),
+    ("checkpoint", "checkpoint"),
+    ("generate", "generation"),
+)
 """Event kind → bucket, most specific first: where spans overlap, the first one listed wins."""
 
 

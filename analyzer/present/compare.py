@@ -144,6 +144,7 @@ _BUCKET_LABELS = {
     "train_step": "time: train step",
     "between_steps": "time: between steps",
     "evaluation": "time: evaluation",
+    "checkpoint": "time: checkpoint",
     "generation": "time: generation",
     "idle_tail": "time: idle tail",
 }

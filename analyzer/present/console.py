@@ -100,6 +100,7 @@ _BUCKET_TITLES = {
     "train_step": "train step",
     "between_steps": "between steps",
     "evaluation": "evaluation",
+    "checkpoint": "checkpoint",
     "generation": "generation",
     "idle_tail": "idle tail",
 }

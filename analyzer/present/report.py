@@ -278,6 +278,7 @@ _BUCKET_COLOURS = {
     "train_step": ("train step", "#3b7dd8"),
     "between_steps": ("between steps", "#e0a030"),
     "evaluation": ("evaluation", "#6bb36b"),
+    "checkpoint": ("checkpoint", "#c05050"),
     "generation": ("generation", "#9a6bc0"),
     "idle_tail": ("idle tail", "#dddddd"),
 }

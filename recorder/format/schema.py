@@ -41,7 +41,7 @@ ARROW_SUFFIX = ".arrow"
 
 RUN_STATUSES = ("running", "complete", "failed", "killed")
 
-EVENT_KINDS = ("train_step", "eval", "generate", "mark")
+EVENT_KINDS = ("train_step", "eval", "generate", "checkpoint", "mark")
 """``train_step``: one optimizer step of one rank. ``eval``: one ``Trainer.evaluate`` call.
 ``generate``: one ``generate()`` call. ``mark``: a named span from the Python API."""
 

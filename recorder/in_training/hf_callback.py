@@ -126,6 +126,17 @@ class EffTraceCallback(TrainerCallback):
             return predict(*args, **kw)
 
         trainer.predict = described_predict
+        save_checkpoint = getattr(trainer, "_save_checkpoint", None)
+        if save_checkpoint is not None:  # a Trainer method since transformers 4.x; absent: saves go unrecorded
+
+            @functools.wraps(save_checkpoint)
+            def timed_save_checkpoint(*args: Any, **kw: Any) -> Any:
+                start_ns = time.time_ns()
+                result = save_checkpoint(*args, **kw)
+                callback._record_span("checkpoint", start_ns)
+                return result
+
+            trainer._save_checkpoint = timed_save_checkpoint
         return callback
 
     # -- Trainer hooks -------------------------------------------------------------------------
@@ -233,10 +244,17 @@ class EffTraceCallback(TrainerCallback):
     # -- internals ------------------------------------------------------------------------------
 
     def _record_eval(self, start_ns: int) -> None:
+        self._record_span("eval", start_ns)
+
+    def _record_span(self, kind: str, start_ns: int) -> None:
+        """An evaluation pass or a checkpoint save, from ``start_ns`` to now (after the GPU is done)."""
         if self.disabled or self._log is None:
             return
-        synced = torch_probe.synchronize() if self.cuda_sync else False
-        self._log.write("eval", start_ns, time.time_ns(), synced=synced)
+        try:
+            synced = torch_probe.synchronize() if self.cuda_sync else False
+            self._log.write(kind, start_ns, time.time_ns(), synced=synced)
+        except Exception as error:  # noqa: BLE001 - a lost span, never a failed save or evaluation
+            warn(f"could not record a {kind} span ({error})")
 
     def _close_open_step(self) -> None:
         if self._open is not None:

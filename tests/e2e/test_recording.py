@@ -305,3 +305,26 @@ def test_accelerate_launch_reaches_every_worker(tmp_path, tiny_llama):
     assert sum(row["samples"] for row in steps) == expected["samples"]
     assert sum(row["tokens"] for row in steps) == expected["tokens"]
     assert load_meta(run_dir)["world_size"] == 2
+
+
+def test_checkpoint_saves_are_timed_and_bucketed(tmp_path, tiny_llama):
+    """LLaMA-Factory saving every 3 steps: each save is a ``checkpoint`` span, and the analysis puts
+    its seconds in the checkpoint bucket, not between steps."""
+    pytest.importorskip("llamafactory")
+    cli = shutil.which("llamafactory-cli", path=str(Path(sys.executable).parent))
+    config = tmp_path / "saving.yaml"
+    settings = {"max_steps": 6, "save_strategy": "steps", "save_steps": 3}
+    config.write_text(tiny_sft_config(tiny_llama / "model", tiny_llama / "data", tmp_path / "out", **settings))
+    result = run_effrec(["--out", str(tmp_path / "runs"), "--", cli, "train", str(config)], tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    run_dir = only_run_dir(tmp_path / "runs")
+    saves = [row for row in events(run_dir) if row["kind"] == "checkpoint"]
+    assert len(saves) == len(list((tmp_path / "out").glob("checkpoint-*"))) == 2
+    steps = {row["step"]: row for row in events(run_dir) if row["kind"] == "train_step"}
+    assert steps[3]["end_ns"] <= saves[0]["start_ns"] < saves[0]["end_ns"] <= steps[4]["start_ns"]
+
+    from efftrace.analyzer.compute.metrics import analyze
+    from efftrace.analyzer.read.loader import open_run
+
+    job = analyze(open_run(run_dir)).diagnosis["time_buckets"]["job"]["ranks"]["0"]
+    assert job["checkpoint"] == pytest.approx(sum((row["end_ns"] - row["start_ns"]) / 1e9 for row in saves))
