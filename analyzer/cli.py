@@ -241,7 +241,7 @@ def analyze(
         click.echo(console.render(result))
     if "--alerts" in asked:
         fresh = [alert for alert in result.alerts if (alert["window"], alert["kind"]) not in alerted]
-        outputs.append_lines(asked.pop("--alerts"), [json_values.dumps(alert) for alert in fresh])
+        outputs.append_lines(asked.pop("--alerts"), [json_values.dumps(alert, indent=None) for alert in fresh])
     written = []
     if "--json" in asked:
         written.append(files.write_json(result, asked["--json"]))
@@ -341,7 +341,7 @@ def _followed(
                 if not quiet:
                     click.echo(console.render_window(window.result, window.number, found))
                 if alerts is not None:
-                    outputs.append_lines(alerts, [json_values.dumps(alert) for alert in found])
+                    outputs.append_lines(alerts, [json_values.dumps(alert, indent=None) for alert in found])
                     alerted.update((alert["window"], alert["kind"]) for alert in found)
                 if tensorboard_dir is not None:
                     target = log_dir or tensorboard_events.trainer_log_dir(window.result, trace.meta)

@@ -126,7 +126,8 @@ def window_alerts(row: dict[str, Any], earlier: History, limits: GpuLimits) -> l
     """The alerts of one log window (``row``, a row of the windows table), given the windows before it:
     what ``effanalyze --follow`` asks as each window completes."""
     columns = {key: np.array([np.nan if row.get(key) is None else row[key]], dtype=np.float64) for key in _KEYS}
-    return _alerts(columns, np.array([earlier.median_speed()]), np.array([earlier.best_clock]), limits)
+    ends = np.array([row["end_ns"]], dtype=np.int64)
+    return _alerts(columns, ends, np.array([earlier.median_speed()]), np.array([earlier.best_clock]), limits)
 
 
 def run_alerts(windows: pa.Table, limits: GpuLimits) -> list[Alert]:
@@ -139,11 +140,16 @@ def run_alerts(windows: pa.Table, limits: GpuLimits) -> list[Alert]:
     for at, (speed, clock, whole) in enumerate(zip(speeds, clocks, complete, strict=True)):
         medians[at], best[at] = history.median_speed(), history.best_clock
         history.add(speed, clock, bool(whole))
-    return _alerts(columns, medians, best, limits)
+    ends = to_numpy(windows.column("end_ns")).astype(np.int64)  # nanoseconds: beyond a float64's integers
+    return _alerts(columns, ends, medians, best, limits)
 
 
 def _alerts(
-    columns: dict[str, np.ndarray], median_speed: np.ndarray, best_clock: np.ndarray, limits: GpuLimits
+    columns: dict[str, np.ndarray],
+    ends_ns: np.ndarray,
+    median_speed: np.ndarray,
+    best_clock: np.ndarray,
+    limits: GpuLimits,
 ) -> list[Alert]:
     """Every rule over windows given as arrays; a message is written only for the windows that fire."""
     found: list[tuple[int, str, str]] = []  # (window position, kind, what it says)
@@ -177,7 +183,7 @@ def _alerts(
     for at, kind, message in found:
         window, first, last = (int(columns[key][at]) for key in ("window", "first_step", "step"))
         where = f"window {window} (steps {first}-{last})"
-        alerts.append(Alert(kind, window, first, last, int(columns["end_ns"][at]), f"{where}: {message}"))
+        alerts.append(Alert(kind, window, first, last, int(ends_ns[at]), f"{where}: {message}"))
     return alerts
 
 

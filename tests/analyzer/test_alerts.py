@@ -89,3 +89,25 @@ def test_a_run_filling_its_gpu_gets_an_oom_alert_in_its_result(tmp_path):
     result = analyze(open_run(builder.write(end_s=40.0)))
     assert [(alert["kind"], alert["window"]) for alert in result.alerts] == [("oom_risk", 2), ("oom_risk", 3)]
     assert "headroom 5.0% (76.0 of 80.0 GiB in use)" in result.alerts[1]["message"]
+
+
+def test_alerts_file_gets_one_json_line_per_alert_and_grows(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from helpers.runs import ROOT
+
+    trace = ROOT / "sample_traces" / "h200-diagnosis-oom" / "trace"
+    log = tmp_path / "alerts.jsonl"
+    for _ in range(2):  # a second analysis appends: the file is a log, never replaced
+        command = [sys.executable, "-m", "efftrace.analyzer", str(trace), "-q", "--alerts", str(log)]
+        assert subprocess.run(command, capture_output=True, timeout=120).returncode == 0
+    lines = log.read_text().splitlines()
+    result = analyze(open_run(trace))
+    assert len(lines) == 2 * len(result.alerts) == 40
+    windows = result.windows.to_pylist()
+    ends = {row["window"]: row["end_ns"] for row in windows}
+    for line in lines:
+        alert = json.loads(line)
+        assert alert["kind"] == "oom_risk" and alert["time_ns"] == ends[alert["window"]], "exact nanoseconds"
