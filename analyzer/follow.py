@@ -63,10 +63,7 @@ class Follower:
         self.history = History()  # the windows shown so far, for alerts that compare
         self._first_number: int | None = None  # the run's first log window, numbered as (step - 1) // L
         self._next_number: int | None = None
-        sampling = trace.meta.get("sampling") or {}
-        interval = float(sampling.get("interval_s") or 0.1)
-        max_gap = settings.max_gap_s or max(5 * interval, 1.0)
-        counter_gap = max(max_gap, 5 * float(sampling.get("energy_interval_s") or 1.0))
+        _, counter_gap = settings.gaps_s(trace.meta.get("sampling") or {})
         self._margin_ns = int((counter_gap + 1.0) * NS_PER_S)  # what the analysis of a window reaches beyond it
         self.hold_ns = self._margin_ns + int(HOLD_SLACK_S * NS_PER_S)  # kept before the next window
 

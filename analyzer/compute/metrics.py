@@ -241,10 +241,7 @@ def analyze(trace: Trace, settings: AnalysisSettings | None = None) -> RunMetric
         job_start, job_end = _job_span(trace, steps, gens)
         groups = window_groups((job_start, job_end), steps, logs, gens)
 
-        sampling = trace.meta.get("sampling") or {}
-        interval = float(sampling.get("interval_s") or 0.1)
-        max_gap = settings.max_gap_s or max(5 * interval, 1.0)
-        counter_gap = max(max_gap, 5 * float(sampling.get("energy_interval_s") or 1.0))
+        max_gap, counter_gap = settings.gaps_s(trace.meta.get("sampling") or {})
         origin = job_start
         narrowed = pool.submit(_counter_windows, readings, groups, origin)  # runs once the readings are in
         starts_s, ends_s = groups.seconds_from(origin)

@@ -46,6 +46,14 @@ class AnalysisSettings:
             if value is not None:
                 object.__setattr__(self, name, float(accepted.check(name, value)))
 
+    def gaps_s(self, sampling: dict[str, Any]) -> tuple[float, float]:
+        """(samples, energy counter): how far apart readings may be and still be bridged, given the
+        run's ``sampling`` settings from ``meta.json``. The counter is read every few seconds, so its
+        bound is five of its own intervals, never less than the samples'."""
+        interval = float(sampling.get("interval_s") or 0.1)
+        max_gap = self.max_gap_s or max(5 * interval, 1.0)
+        return max_gap, max(max_gap, 5 * float(sampling.get("energy_interval_s") or 1.0))
+
     @classmethod
     def from_env(cls, **overrides: Any) -> AnalysisSettings:
         """Defaults as the seed's users set them: ``EFFICIENTLLM_LOG_INTERVAL`` or 10 (a bad value
