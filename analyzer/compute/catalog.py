@@ -437,6 +437,18 @@ WINDOW_FIGURES: dict[str, tuple[str, ...]] = {
 IT_TAG = SEED_PREFIX + "it_tokens_per_sec"
 """IT is written per generate() call, not per log window (see the TensorBoard output)."""
 
+TIME_BUCKETS: dict[str, str] = {
+    "startup": "start-up",
+    "train_step": "train step",
+    "between_steps": "between steps",
+    "evaluation": "evaluation",
+    "checkpoint": "checkpoint",
+    "generation": "generation",
+    "idle_tail": "idle tail",
+}
+"""Where the time went (:mod:`efftrace.analyzer.compute.time_buckets`): each bucket's key, in the order a
+job passes through them, and its title in every output."""
+
 CARDS = ("al_seconds", "amu_gib", "pcu_ratio", "pcu_tensor_ratio", "aec_watts", "energy_j", "tokens_per_sec", "mfu")
 """The report's summary cards, from the run's headline window (training, else inference); IT last."""
 COMPARED: tuple[tuple[str, str], ...] = (

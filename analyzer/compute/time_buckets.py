@@ -22,11 +22,12 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
+from efftrace.analyzer.compute.catalog import TIME_BUCKETS
 from efftrace.recorder.format.columns import to_numpy
 from efftrace.recorder.format.units import NS_PER_S
 
-BUCKETS = ("startup", "train_step", "between_steps", "evaluation", "checkpoint", "generation", "idle_tail")
-"""In the order a job passes through them; the JSON keys and the console's columns."""
+BUCKETS = tuple(TIME_BUCKETS)
+"""The buckets' keys, in the order a job passes through them (the catalog gives their titles)."""
 
 _SPAN_KINDS = (
     ("train_step", "train_step"),

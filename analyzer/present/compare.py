@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from efftrace.analyzer.compute.catalog import COMPARED
+from efftrace.analyzer.compute.catalog import COMPARED, TIME_BUCKETS
 from efftrace.analyzer.compute.combine import combine_gpus
 from efftrace.analyzer.compute.timeline import BUFFER_SIGNAL, Timeline, build_timeline
 from efftrace.analyzer.present.charts import latency_series, max_buckets_for
@@ -139,17 +139,6 @@ def figure_rows(runs: list[Compared], exact: bool = False) -> list[list[str]]:
     return rows
 
 
-_BUCKET_LABELS = {
-    "startup": "time: start-up",
-    "train_step": "time: train step",
-    "between_steps": "time: between steps",
-    "evaluation": "time: evaluation",
-    "checkpoint": "time: checkpoint",
-    "generation": "time: generation",
-    "idle_tail": "time: idle tail",
-}
-
-
 def diagnosis_rows(runs: list[Compared], exact: bool = False) -> list[list[str]]:
     """Where the time went (each bucket's share of the job, mean over ranks) and the findings' kinds."""
     shares: list[dict[str, float | None]] = []
@@ -160,15 +149,15 @@ def diagnosis_rows(runs: list[Compared], exact: bool = False) -> list[list[str]]
         shares.append(
             {
                 key: sum(rank[key] for rank in ranks) / len(ranks) / total if ranks and total > 0 else None
-                for key in _BUCKET_LABELS
+                for key in TIME_BUCKETS
             }
         )
     rows = []
-    for key, label in _BUCKET_LABELS.items():
+    for key, title in TIME_BUCKETS.items():
         values = [share[key] for share in shares]
         if any(value for value in values):
             cells = ["" if value is None else (repr(value) if exact else f"{value:.1%}") for value in values]
-            rows.append([label, "ratio" if exact else "% of job", *cells])
+            rows.append([f"time: {title}", "ratio" if exact else "% of job", *cells])
     found = [
         ", ".join(finding["kind"] for finding in run.result.diagnosis.get("findings") or []) or "none" for run in runs
     ]

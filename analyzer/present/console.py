@@ -6,7 +6,7 @@ still work; the bracket after it says the unit, the source and the coverage.
 
 from __future__ import annotations
 
-from efftrace.analyzer.compute.catalog import CATALOG, SEED_FIGURES, where
+from efftrace.analyzer.compute.catalog import CATALOG, SEED_FIGURES, TIME_BUCKETS, where
 from efftrace.analyzer.result import Figure, RunMetrics, WindowSummary
 
 
@@ -95,15 +95,6 @@ def alert_line(alert: dict) -> str:
     return f"ALERT {alert['kind']}: {alert['message']}"
 
 
-_BUCKET_TITLES = {
-    "startup": "start-up",
-    "train_step": "train step",
-    "between_steps": "between steps",
-    "evaluation": "evaluation",
-    "checkpoint": "checkpoint",
-    "generation": "generation",
-    "idle_tail": "idle tail",
-}
 _RANKS_SHOWN = 8
 
 
@@ -114,9 +105,9 @@ def _time_table(result: RunMetrics) -> list[str]:
         return []
     total = job["seconds"]
     ranks = list(job["ranks"].items())
-    header = ["rank", *_BUCKET_TITLES.values()]
+    header = ["rank", *TIME_BUCKETS.values()]
     body = [
-        [rank] + [f"{seconds[key]:,.1f} s {seconds[key] / total:.0%}" if total > 0 else "n/a" for key in _BUCKET_TITLES]
+        [rank] + [f"{seconds[key]:,.1f} s {seconds[key] / total:.0%}" if total > 0 else "n/a" for key in TIME_BUCKETS]
         for rank, seconds in ranks[:_RANKS_SHOWN]
     ]
     widths = [max(len(cell) for cell in column) for column in zip(header, *body, strict=True)]

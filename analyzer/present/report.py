@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from efftrace.analyzer.compute.catalog import CARDS
+from efftrace.analyzer.compute.catalog import CARDS, TIME_BUCKETS
 from efftrace.analyzer.compute.timeline import BUFFER_SIGNAL, Timeline, build_timeline
 from efftrace.analyzer.present.charts import latency_series, max_buckets_for, series_payload
 from efftrace.analyzer.present.console import format_value
@@ -273,14 +273,14 @@ def _body(trace: Trace, result: RunMetrics, payload: dict[str, Any]) -> str:
     )
 
 
-_BUCKET_COLOURS = {
-    "startup": ("start-up", "#b0b0b0"),
-    "train_step": ("train step", "#3b7dd8"),
-    "between_steps": ("between steps", "#e0a030"),
-    "evaluation": ("evaluation", "#6bb36b"),
-    "checkpoint": ("checkpoint", "#c05050"),
-    "generation": ("generation", "#9a6bc0"),
-    "idle_tail": ("idle tail", "#dddddd"),
+_BUCKET_COLOURS = {  # one per catalog.TIME_BUCKETS key
+    "startup": "#b0b0b0",
+    "train_step": "#3b7dd8",
+    "between_steps": "#e0a030",
+    "evaluation": "#6bb36b",
+    "checkpoint": "#c05050",
+    "generation": "#9a6bc0",
+    "idle_tail": "#dddddd",
 }
 
 
@@ -291,15 +291,15 @@ def _time_section(result: RunMetrics) -> str:
         return ""
     total = job["seconds"]
     legend = "".join(
-        f"<span class='bucket'><i style='background:{colour}'></i>{esc(title)}</span>"
-        for title, colour in _BUCKET_COLOURS.values()
+        f"<span class='bucket'><i style='background:{_BUCKET_COLOURS[key]}'></i>{esc(title)}</span>"
+        for key, title in TIME_BUCKETS.items()
     )
     rows = []
     for rank, seconds in job["ranks"].items():
         parts = "".join(
-            f"<span style='width:{100 * seconds[key] / total:.3f}%;background:{colour}' "
+            f"<span style='width:{100 * seconds[key] / total:.3f}%;background:{_BUCKET_COLOURS[key]}' "
             f"title='{esc(title)}: {seconds[key]:,.1f} s ({seconds[key] / total:.1%})'></span>"
-            for key, (title, colour) in _BUCKET_COLOURS.items()
+            for key, title in TIME_BUCKETS.items()
             if seconds[key] > 0
         )
         rows.append(f"<div class='timebar'><b>rank {esc(rank)}</b><div>{parts}</div></div>")
