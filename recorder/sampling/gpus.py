@@ -123,9 +123,9 @@ def handles(nvml: Any, device: Visible) -> tuple[Any, Any]:
     return nvml.nvmlDeviceGetMigDeviceHandleByIndex(parent, device.slot), parent
 
 
-def describe(nvml: Any, device: Visible) -> GpuInfo:
-    """Static facts about one device; a field NVML cannot give is None."""
-    handle, parent = handles(nvml, device)
+def describe(nvml: Any, device: Visible, handle: Any, parent: Any) -> GpuInfo:
+    """Static facts about one device (``handle``, ``parent``: as :func:`handles` gives them); a field
+    NVML cannot give is None."""
 
     def attempt(call: Any, of: Any, *args: Any) -> Any:
         try:

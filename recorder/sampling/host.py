@@ -70,8 +70,8 @@ class HostSampling:
         watched = []
         try:
             for device in visible_devices(nvml, self.cuda_visible_devices):
-                gpu = describe(nvml, device)
                 handle, parent = handles(nvml, device)
+                gpu = describe(nvml, device, handle, parent)
                 gpu.gpm_supported = _gpm_supported(nvml, parent)  # a MIG instance is sampled through its GPU
                 instance = None if gpu.mig is None else gpu.mig["gpu_instance_id"]
                 self.gpus.append(gpu)
