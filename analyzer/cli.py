@@ -18,7 +18,6 @@ from typing import Any
 import click
 
 from efftrace.analyzer.errors import TraceError
-from efftrace.recorder.format import json_values
 from efftrace.recorder.format.options import CheckedOption
 from efftrace.recorder.format.ranges import LOG_INTERVAL, MAX_GAP_S, PEAK_TFLOPS
 from efftrace.recorder.format.version import __version__
@@ -241,7 +240,7 @@ def analyze(
         click.echo(console.render(result))
     if "--alerts" in asked:
         fresh = [alert for alert in result.alerts if (alert["window"], alert["kind"]) not in alerted]
-        outputs.append_lines(asked.pop("--alerts"), [json_values.dumps(alert, indent=None) for alert in fresh])
+        outputs.append_alerts(asked.pop("--alerts"), fresh)
     written = []
     if "--json" in asked:
         written.append(files.write_json(result, asked["--json"]))
@@ -253,7 +252,7 @@ def analyze(
         with _progress(quiet, trace):
             written.append(report.write_report(trace, result, asked["--report"]))
     if tensorboard_dir is not None:
-        target = log_dir or tensorboard_events.trainer_log_dir(result, trace.meta) or run_dir / "tensorboard"
+        target = tensorboard_events.target_dir(result, trace.meta, log_dir)
         written.append(str(tensorboard_events.write_tensorboard(result, target)))
     if not quiet:
         for path in written:
@@ -341,11 +340,11 @@ def _followed(
                 if not quiet:
                     click.echo(console.render_window(window.result, window.number, found))
                 if alerts is not None:
-                    outputs.append_lines(alerts, [json_values.dumps(alert, indent=None) for alert in found])
+                    outputs.append_alerts(alerts, found)
                     alerted.update((alert["window"], alert["kind"]) for alert in found)
                 if tensorboard_dir is not None:
-                    target = log_dir or tensorboard_events.trainer_log_dir(window.result, trace.meta)
-                    tensorboard_events.append_tensorboard(window.result, target or trace.run_dir / "tensorboard")
+                    target = tensorboard_events.target_dir(window.result, trace.meta, log_dir)
+                    tensorboard_events.append_tensorboard(window.result, target)
             if ended:
                 return True
             time.sleep(POLL_S)

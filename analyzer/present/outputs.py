@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from efftrace.analyzer.errors import TraceError
-from efftrace.recorder.format import schema
+from efftrace.recorder.format import json_values, schema
 
 STDOUT = "-"
 
@@ -135,10 +135,10 @@ def write(output: Output, text: str | None = None, to_file: Callable[[Path], Non
     return output.given
 
 
-def append_lines(output: Output, lines: list[str]) -> None:
-    """Add ``lines`` at the end of the output (``--alerts``: a log that grows, never replaced); a file
-    is made even for no lines, so that whatever watches it finds it."""
-    text = "".join(line + "\n" for line in lines)
+def append_alerts(output: Output, alerts: list[dict]) -> None:
+    """Add ``alerts`` at the end of the output, one JSON line each (``--alerts``: a log that grows, never
+    replaced); a file is made even for none, so that whatever watches it finds it."""
+    text = "".join(json_values.dumps(alert, indent=None) + "\n" for alert in alerts)
     if output.target is None:
         sys.stdout.write(text)
         sys.stdout.flush()

@@ -50,6 +50,12 @@ def trainer_log_dir(result: RunMetrics, meta: dict) -> Path | None:
     return None
 
 
+def target_dir(result: RunMetrics, meta: dict, given: Path | None) -> Path:
+    """Where ``--tensorboard`` writes: the directory given, else the trainer's own run, else
+    ``RUN_DIR/tensorboard``."""
+    return given or trainer_log_dir(result, meta) or result.run_dir / "tensorboard"
+
+
 def _is_tensorboard_run(path: Path) -> bool:
     """A directory holding event files that are not ours: the trainer's own TensorBoard run."""
     return path.is_dir() and any(
