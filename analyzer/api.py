@@ -38,9 +38,10 @@ class Run:
     figures stream the trace when first asked for.
     """
 
-    def __init__(self, run_dir: Path | str, settings: AnalysisSettings | None = None) -> None:
+    def __init__(self, run_dir: Path | str, settings: AnalysisSettings | None = None, client: Any = None) -> None:
         self.trace: Trace = open_run(run_dir)
         self.settings = settings or AnalysisSettings.from_env()
+        self.client = client  # a dask.distributed Client: the figures are then computed on its cluster
 
     def __repr__(self) -> str:
         return f"Run({str(self.trace.run_dir)!r}, status={self.trace.status!r})"
@@ -58,7 +59,12 @@ class Run:
     @cached_property
     def metrics(self) -> RunMetrics:
         """Every figure and table of the run: the object the CLI's outputs are made from."""
-        return analyze(self.trace, self.settings)
+        engine = None
+        if self.client is not None:
+            from efftrace.analyzer.cluster import DaskEngine
+
+            engine = DaskEngine(self.client)
+        return analyze(self.trace, self.settings, engine)
 
     @property
     def origin_ns(self) -> int:
@@ -154,6 +160,7 @@ def load_run(
     power_source: PowerSource = "auto",
     peak_tflops: float | None = None,
     max_gap_s: float | None = None,
+    client: Any = None,
 ) -> Run:
     """Open a run directory written by ``effrec`` for exploration.
 
@@ -161,10 +168,10 @@ def load_run(
     ``EFFICIENTLLM_LOG_INTERVAL``, else 10), ``power_source`` (``auto``, ``buffer``, ``instant``
     or ``average``), ``peak_tflops`` (dense TFLOP/s per GPU for MFU; default: the table, by GPU
     name) and ``max_gap_s`` (seconds beyond which a gap between samples is not bridged).
+    ``client``, a ``dask.distributed.Client``, computes the figures on its cluster (same figures;
+    the run directory must be on a filesystem its workers share).
     """
-    return Run(
-        run_dir,
-        AnalysisSettings.from_env(
-            log_interval=log_interval, power_source=power_source, peak_tflops=peak_tflops, max_gap_s=max_gap_s
-        ),
+    settings = AnalysisSettings.from_env(
+        log_interval=log_interval, power_source=power_source, peak_tflops=peak_tflops, max_gap_s=max_gap_s
     )
+    return Run(run_dir, settings, client)

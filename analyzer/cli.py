@@ -19,7 +19,7 @@ import click
 
 from efftrace.analyzer.errors import TraceError
 from efftrace.recorder.format.options import CheckedOption
-from efftrace.recorder.format.ranges import LOG_INTERVAL, MAX_GAP_S, PEAK_TFLOPS
+from efftrace.recorder.format.ranges import LOG_INTERVAL, MAX_GAP_S, PEAK_TFLOPS, WORKERS
 from efftrace.recorder.format.version import __version__
 
 EXIT_BAD_INPUT = 2
@@ -92,25 +92,59 @@ _log_interval_option = click.option(
     default=None,
     help="Steps per log window, 1 to 10^9 (default: EFFICIENTLLM_LOG_INTERVAL, else 10).",
 )
+
+
+def _cluster_options(command: Callable[..., None]) -> Callable[..., None]:
+    """``--workers`` and ``--scheduler``: where the work on the samples runs (see :mod:`efftrace.analyzer.cluster`)."""
+    command = click.option(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="Spread the work over the Dask cluster whose scheduler is at ADDRESS (tcp://host:8786); "
+        "the run directory must be on a filesystem its workers share.",
+    )(command)
+    return click.option(
+        "--workers",
+        type=CheckedOption(WORKERS, "--workers"),
+        help="Spread the work over a local Dask cluster of N worker processes (for traces of many GiB).",
+    )(command)
+
+
+@contextlib.contextmanager
+def _engine(workers: int | None, scheduler: str | None, quiet: bool) -> Iterator[Any]:
+    """Where the analysis runs: this process (None), or a Dask cluster; its failures are one line."""
+    if workers is None and scheduler is None:
+        yield None
+        return
+    if workers is not None and scheduler is not None:
+        raise click.UsageError("give --workers (a local cluster) or --scheduler (an existing one), not both")
+    from efftrace.analyzer.cluster import ClusterError, cluster_engine
+
+    try:
+        with cluster_engine(workers, scheduler) as engine:
+            yield engine
+    except ClusterError as error:
+        raise click.UsageError(str(error)) from None
+
+
 _quiet_option = click.option(
     "-q", "--quiet", is_flag=True, help="Print nothing but errors (outputs are still written)."
 )
 
 
 @contextlib.contextmanager
-def _progress(quiet: bool, *traces: Any) -> Iterator[None]:
-    """One progress bar for the reading of ``traces`` inside the block (on a terminal only; see
-    :mod:`efftrace.analyzer.present.progress`)."""
+def _progress(quiet: bool, *traces: Any, engine: Any = None) -> Iterator[None]:
+    """One progress bar for the reading of ``traces`` inside the block, or of the tasks of a cluster's
+    ``engine`` (on a terminal only; see :mod:`efftrace.analyzer.present.progress`)."""
     from efftrace.analyzer.present.progress import Progress
 
     bar = Progress(enabled=False if quiet else None)
-    for trace in traces:
-        trace.progress = bar.update if bar.enabled else None
+    for reporter in (*traces, *([engine] if engine is not None else [])):
+        reporter.progress = bar.update if bar.enabled else None
     try:
         yield
     finally:
-        for trace in traces:
-            trace.progress = None
+        for reporter in (*traces, *([engine] if engine is not None else [])):
+            reporter.progress = None
         bar.close()
 
 
@@ -182,6 +216,7 @@ def main() -> None:
     metavar="PATH",
     help="Append each alert (OOM risk, slowdown, straggler, throttling, sampling gap) as a JSON line.",
 )
+@_cluster_options
 @_quiet_option
 @_one_line_errors
 def analyze(
@@ -197,6 +232,8 @@ def analyze(
     max_gap: float | None,
     follow: bool,
     alerts_path: str | None,
+    workers: int | None,
+    scheduler: str | None,
     quiet: bool,
 ) -> None:
     """Compute the EfficientLLM metrics of RUN_DIR, a run directory written by effrec.
@@ -207,6 +244,7 @@ def analyze(
       effanalyze sample_traces/h100-lora-sft/trace --tensorboard --report report.html
       effanalyze sample_traces/h100-predict/trace --json - | jq .windows.inference
       effanalyze effrec_runs/20261201T120000Z-sft --follow --tensorboard --alerts alerts.jsonl
+      effanalyze /shared/runs/month-long --workers 8 --json figures.json
     """
     # Imported here, not at the top, so that `effanalyze --help` answers without loading numpy.
     from efftrace.analyzer.compute.metrics import analyze as compute
@@ -234,8 +272,8 @@ def analyze(
         return  # stopped with Ctrl-C: the run goes on; nothing more to say
     if follow:
         trace = open_run(run_dir)  # the run as effrec finished it (its streams compacted)
-    with _progress(quiet, trace):
-        result = compute(trace, settings)
+    with _engine(workers, scheduler, quiet) as engine, _progress(quiet, trace, engine=engine):
+        result = compute(trace, settings, engine)
     if not quiet:
         click.echo(console.render(result))
     if "--alerts" in asked:
@@ -272,6 +310,7 @@ def analyze(
     help="Write a comparison page: the table and the runs' timelines aligned at their first train step.",
 )
 @_log_interval_option
+@_cluster_options
 @_quiet_option
 @_one_line_errors
 def compare(
@@ -280,6 +319,8 @@ def compare(
     csv_path: str | None,
     html_path: str | None,
     log_interval: int | None,
+    workers: int | None,
+    scheduler: str | None,
     quiet: bool,
 ) -> None:
     """Put RUN_DIRS side by side: what each run was, and its figures (the EfficientLLM paper's table)."""
@@ -291,11 +332,10 @@ def compare(
     settings = _settings(log_interval=log_interval)
     asked = _outputs(("--markdown", markdown_path), ("--csv", csv_path), ("--html", html_path))
     quiet = quiet or any(output.to_stdout for output in asked.values())
-    runs = []
-    for run_dir in run_dirs:
-        trace = open_run(run_dir)
-        with _progress(quiet, trace):
-            runs.append(comparison.Compared(trace, compute(trace, settings)))
+    traces = [open_run(run_dir) for run_dir in run_dirs]  # every run checked before any is analysed
+    with _engine(workers, scheduler, quiet) as engine, _progress(quiet, *traces, engine=engine):
+        results = _each_run(traces, lambda trace: compute(trace, settings, engine), engine is not None)
+    runs = [comparison.Compared(trace, result) for trace, result in zip(traces, results, strict=True)]
     if not quiet:
         click.echo(comparison.console_table(runs))
     written = []
@@ -309,6 +349,17 @@ def compare(
     if not quiet:
         for path in written:
             click.echo(f"wrote {path}")
+
+
+def _each_run(traces: list[Any], analysed: Callable[[Any], Any], on_cluster: bool) -> list[Any]:
+    """Every run analysed, in order; on a cluster all at once, so that one run's tasks fill the
+    workers another run's leave idle (its events and windows are worked out while they run)."""
+    if not on_cluster or len(traces) < 2:
+        return [analysed(trace) for trace in traces]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=len(traces), thread_name_prefix="efftrace-run") as pool:
+        return list(pool.map(analysed, traces))
 
 
 def _followed(

@@ -8,10 +8,11 @@ blame the power samples for the interpolation. The cross-check therefore compare
 part of each window between the counter's first and last reading inside it, where the counter's
 increase is read, not guessed.
 
-This needs the reading times before the checked signals are integrated, so they are read by a
-pass of their own, on a thread beside the reading of the events and the integration of the other
-signals: only the ``time_ns`` and ``energy_mj`` columns are decoded, and the readings (one per GPU
-every couple of seconds) are few.
+This needs the reading times before the checked signals are integrated, so they are found by a
+pass of their own (in one process, on a thread beside the integration of the other signals): only
+the ``time_ns`` and ``energy_mj`` columns are decoded. Each partition gives, per window, its first
+reading at or after the window's start and its last at or before its end; those join by a minimum
+and a maximum, so the pass splits like the integration does and its result is as small as the windows.
 """
 
 from __future__ import annotations
@@ -20,32 +21,42 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from efftrace.analyzer.read.loader import Trace
+from efftrace.analyzer.read.partitions import Partition, Reading
 from efftrace.recorder.format.columns import to_numpy, values_and_validity
 
+NONE_AFTER = np.iinfo(np.int64).max  # no reading at or after a window's start
+NONE_BEFORE = np.iinfo(np.int64).min  # no reading at or before its end
 
-def counter_reading_times(trace: Trace) -> dict[str, np.ndarray]:
-    """Per host, the sorted times (ns) of the rows that carry an energy-counter reading."""
-    found: dict[str, list[np.ndarray]] = {}
-    for host, batch in trace.gpu_batches(["time_ns", "energy_mj"]):
-        times = to_numpy(batch.column("time_ns"))
+
+@dataclass(frozen=True)
+class CounterReadings:
+    """One partition's counter readings (of any of its host's GPUs) nearest inside each window's ends."""
+
+    host: str
+    first_ns: np.ndarray  # per window: the earliest reading at or after its start (NONE_AFTER: none)
+    last_ns: np.ndarray  # per window: the latest reading at or before its end (NONE_BEFORE: none)
+    reading: Reading
+
+
+def partition_counter_readings(partition: Partition, starts_ns: np.ndarray, ends_ns: np.ndarray) -> CounterReadings:
+    """The readings of one partition of a GPU-sample file nearest inside each window ``[start, end]``."""
+    reading = Reading()
+    first = np.full(starts_ns.size, NONE_AFTER, dtype=np.int64)
+    last = np.full(starts_ns.size, NONE_BEFORE, dtype=np.int64)
+    for batch in partition.batches(["time_ns", "energy_mj"], reading):
+        times = to_numpy(batch.column("time_ns")).astype(np.int64)
         _, valid = values_and_validity(batch.column("energy_mj"))
-        found.setdefault(host, []).append(times if valid is None else times[valid])
-    return {host: np.unique(np.concatenate(parts)) for host, parts in found.items()}
-
-
-def inner_spans(readings_ns: np.ndarray, starts_ns: np.ndarray, ends_ns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For each window, its first and last counter reading inside it; a window with fewer than two
-    readings gets an empty span (start == end), which compares nothing."""
-    starts_ns = np.asarray(starts_ns, dtype=np.int64)  # whole nanoseconds: float64 would round to 256 ns
-    if readings_ns.size < 2:
-        return starts_ns.copy(), starts_ns.copy()
-    first = np.searchsorted(readings_ns, starts_ns, side="left")
-    last = np.searchsorted(readings_ns, ends_ns, side="right") - 1
-    usable = first < last
-    begin = np.where(usable, readings_ns[np.minimum(first, readings_ns.size - 1)], starts_ns)
-    end = np.where(usable, readings_ns[np.clip(last, 0, readings_ns.size - 1)], starts_ns)
-    return begin, end
+        readings = np.unique(times if valid is None else times[valid])
+        if readings.size:
+            after = np.searchsorted(readings, starts_ns, side="left")
+            before = np.searchsorted(readings, ends_ns, side="right") - 1
+            found_after = after < readings.size
+            found_before = before >= 0
+            np.minimum(
+                first, np.where(found_after, readings[np.minimum(after, readings.size - 1)], NONE_AFTER), out=first
+            )
+            np.maximum(last, np.where(found_before, readings[np.maximum(before, 0)], NONE_BEFORE), out=last)
+    return CounterReadings(partition.host, first, last, reading)
 
 
 @dataclass(frozen=True)
@@ -53,7 +64,8 @@ class CounterWindows:
     """For each host with counter readings (sorted), every window narrowed to the readings inside it.
 
     ``starts_s`` and ``ends_s`` (seconds from the analysis origin) hold one block of as many spans
-    as there are windows per host, in the order of ``hosts``.
+    as there are windows per host, in the order of ``hosts``. A window with fewer than two readings
+    gets an empty span (start == end), which compares nothing.
     """
 
     hosts: list[str]
@@ -62,11 +74,21 @@ class CounterWindows:
 
 
 def counter_windows(
-    readings: dict[str, np.ndarray], starts_ns: np.ndarray, ends_ns: np.ndarray, origin_ns: int
+    found: list[CounterReadings], starts_ns: np.ndarray, ends_ns: np.ndarray, origin_ns: int
 ) -> CounterWindows:
-    """The windows ``[starts_ns, ends_ns]`` narrowed to each host's counter ``readings``."""
-    hosts = sorted(readings)
-    narrowed = [inner_spans(readings[host], starts_ns, ends_ns) for host in hosts]
-    starts = np.concatenate([begin for begin, _ in narrowed]) if hosts else np.zeros(0)
-    ends = np.concatenate([end for _, end in narrowed]) if hosts else np.zeros(0)
+    """The windows ``[starts_ns, ends_ns]`` narrowed to each host's readings, from every partition's."""
+    starts_ns = np.asarray(starts_ns, dtype=np.int64)  # whole nanoseconds: float64 would round to 256 ns
+    per_host: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for part in found:
+        first, last = per_host.get(part.host, (part.first_ns, part.last_ns))
+        per_host[part.host] = np.minimum(first, part.first_ns), np.maximum(last, part.last_ns)
+    hosts = sorted(host for host, (first, last) in per_host.items() if np.any(first != NONE_AFTER))
+    begins, finishes = [], []
+    for host in hosts:
+        first, last = per_host[host]
+        usable = first < last  # two readings or more inside the window (none found: MAX > MIN is False)
+        begins.append(np.where(usable, first, starts_ns))
+        finishes.append(np.where(usable, last, starts_ns))
+    starts = np.concatenate(begins) if hosts else np.zeros(0, dtype=np.int64)
+    ends = np.concatenate(finishes) if hosts else np.zeros(0, dtype=np.int64)
     return CounterWindows(hosts, (starts - origin_ns) / 1e9, (ends - origin_ns) / 1e9)

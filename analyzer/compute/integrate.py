@@ -26,11 +26,10 @@ rows of one 2-D array, so a GPU's seven linear signals cost one numpy pass, not 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
 
 import numpy as np
 
-Interpolation = Literal["linear", "backward", "increase"]
+from efftrace.analyzer.compute.partial_integral import Interpolation, PartialIntegral
 
 
 class TimeGrid:
@@ -48,7 +47,11 @@ class TimeGrid:
         self.weights = spans if self.bridged is None else np.where(self.bridged, spans, 0.0)
         # with no gap, the covered time up to any sample is just its distance from the first
         self.covered = float(self.times[-1] - self.times[0]) if self.all_bridged else float(self.weights.sum())
-        self.first_point = 0 if carry_time is None else int(np.searchsorted(points, carry_time, side="left"))
+        # edges before the first sample of a trace (or partition) keep the zero they start with: untouched,
+        # so a partition late in a long trace costs nothing for the edges before it
+        self.first_point = int(
+            np.searchsorted(points, self.times[0] if carry_time is None else carry_time, side="left")
+        )
         self.end_point = int(np.searchsorted(points, self.times[-1], side="left"))
         inside = points[self.first_point : self.end_point]
         self.segment = np.searchsorted(self.times, inside, side="right")
@@ -172,8 +175,11 @@ class RunningIntegral:
         self.points = np.asarray(points, dtype=np.float64)
         self.max_gap = float(max_gap)
         self.interpolation = interpolation
+        # np.zeros is calloc: pages of edges no sample reaches are never touched, so never resident
         self.integral_at = np.zeros(self.points.size)
         self.covered_at = np.zeros(self.points.size)
+        self.first_time: float | None = None
+        self._first_value = 0.0
         self.last_time: float | None = None
         self.dropped = 0  # samples older than one already taken (the clock stepped back)
         self.resets = 0  # segments where a counter went back
@@ -254,9 +260,34 @@ class RunningIntegral:
                 integral._covered += grid.covered
         last_time = float(grid.times[-1])
         for integral, column in zip(integrals, samples, strict=True):
+            if integral.first_time is None:
+                integral.first_time, integral._first_value = float(grid.times[0]), float(column[0])
             integral._next_point = grid.end_point  # points before a lone first sample keep their zero
             integral.last_time = last_time
             integral._last_value = float(column[-1])
+
+    def partial(self) -> PartialIntegral:
+        """What this integral holds as one partition's state, to be joined with its neighbours'
+        (:func:`~efftrace.analyzer.compute.partial_integral.joined`)."""
+        if self.first_time is None or self.last_time is None:
+            return PartialIntegral.empty(self.interpolation, self.max_gap, self.dropped)
+        low = int(np.searchsorted(self.points, self.first_time, side="left"))
+        high = max(self._next_point, low)
+        return PartialIntegral(
+            self.interpolation,
+            self.max_gap,
+            low,
+            self.integral_at[low:high].copy(),
+            self.covered_at[low:high].copy(),
+            self._integral,
+            self._covered,
+            self.first_time,
+            self._first_value,
+            self.last_time,
+            self._last_value,
+            self.dropped,
+            self.resets,
+        )
 
     def finish(self) -> tuple[np.ndarray, np.ndarray]:
         """Integral and covered time up to each point (points after the last sample get the total)."""

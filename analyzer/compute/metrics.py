@@ -8,7 +8,6 @@ are ratios of those integrals and of the step sums. Nothing here prints or write
 from __future__ import annotations
 
 import dataclasses
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -18,18 +17,25 @@ from efftrace.analyzer.compute.catalog import combined
 from efftrace.analyzer.compute.clocks import aligned_events, clock_notes, estimate
 from efftrace.analyzer.compute.combine import Combine, combine_gpus
 from efftrace.analyzer.compute.completeness import missing_pieces, unfinished
-from efftrace.analyzer.compute.counter_spans import CounterWindows, counter_reading_times, counter_windows
+from efftrace.analyzer.compute.counter_spans import (
+    CounterReadings,
+    CounterWindows,
+    counter_windows,
+    partition_counter_readings,
+)
 from efftrace.analyzer.compute.devices import device_notes, one_per_owner, power_owners
 from efftrace.analyzer.compute.diagnosis import findings
+from efftrace.analyzer.compute.engine import Engine, LocalEngine
 from efftrace.analyzer.compute.figures import Context, build_result
 from efftrace.analyzer.compute.peaks import flops_per_token, peak_bf16_tflops
 from efftrace.analyzer.compute.placement import job_gpus, rank_gpus, rank_rows, unused_note
 from efftrace.analyzer.compute.settings import AnalysisSettings, PowerSource, WindowGroups, window_groups
-from efftrace.analyzer.compute.signals import GpuKey, SignalIntegrals, integrate_signals
+from efftrace.analyzer.compute.signals import Edges, GpuKey, SignalIntegrals, integrate_signals, used_partitions
 from efftrace.analyzer.compute.steps import Generations, Steps, generations, log_windows, train_steps
 from efftrace.analyzer.compute.time_buckets import BUCKETS, Buckets, time_buckets
 from efftrace.analyzer.errors import TraceError
 from efftrace.analyzer.read.loader import Trace
+from efftrace.analyzer.read.partitions import Partition, plan_partitions
 from efftrace.analyzer.result import RunMetrics
 from efftrace.recorder.format.units import GIB, NS_PER_S
 
@@ -211,42 +217,57 @@ def _job_span(trace: Trace, steps: Steps, gens: Generations) -> tuple[int, int |
     return min(times), ended if isinstance(ended, int) else None
 
 
-def _counter_windows(readings: Future[dict[str, np.ndarray]], groups: WindowGroups, origin_ns: int) -> CounterWindows:
-    """The groups' spans narrowed to the counter's readings: run on the counter's thread, after them."""
-    return counter_windows(readings.result(), groups.starts_ns, groups.ends_ns, origin_ns)
+def _narrowed(
+    found: list[CounterReadings], partitions: list[Partition], groups: WindowGroups, origin_ns: int
+) -> CounterWindows:
+    """The groups' spans narrowed to the counter's readings, from the partitions' (those a damaged
+    batch did not put after the end of their file's reading)."""
+    used = used_partitions([(partition, part) for partition, part in zip(partitions, found, strict=True)])
+    return counter_windows([part for _, part in used], groups.starts_ns, groups.ends_ns, origin_ns)
 
 
-def analyze(trace: Trace, settings: AnalysisSettings | None = None) -> RunMetrics:
-    """Compute every figure of the run; raises :class:`TraceError` when it has nothing to measure."""
+def analyze(trace: Trace, settings: AnalysisSettings | None = None, engine: Engine | None = None) -> RunMetrics:
+    """Compute every figure of the run; raises :class:`TraceError` when it has nothing to measure.
+
+    ``engine`` runs the work on the samples, partition by partition: in this process by default,
+    or on a cluster (:mod:`efftrace.analyzer.cluster`), with the same figures.
+    """
     settings = settings or AnalysisSettings.from_env()
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="efftrace-counter") as pool:
-        # the counter's reading times are decoded (C++, GIL released) while the events are read and the
-        # other signals integrated; the checked signals wait for them (efftrace.analyzer.compute.counter_spans).
-        # With several hosts, the events come first: their step ends give each host's clock offset, which
-        # every batch read afterwards is corrected by where it is large enough (efftrace.analyzer.compute.clocks)
-        several_hosts = len({stream.host for stream in trace.event_files}) > 1
-        readings = None if several_hosts else pool.submit(counter_reading_times, trace.unreported())
-        events = trace.events()
-        offsets = estimate(events) if several_hosts else []
-        trace.clock_offsets_ns = {offset.host: round(offset.offset_ns) for offset in offsets if offset.corrected}
-        events = aligned_events(events, offsets)
-        if readings is None:
-            readings = pool.submit(counter_reading_times, trace.unreported())
-        steps = train_steps(events)
-        gens = generations(events)
-        if steps.count == 0 and gens.count == 0:
-            where = trace.event_files[0].path if trace.event_files else trace.run_dir
-            raise TraceError(where, "no train steps or generate calls were recorded; nothing to measure")
-        logs = log_windows(steps, settings.log_interval)
-        job_start, job_end = _job_span(trace, steps, gens)
-        groups = window_groups((job_start, job_end), steps, logs, gens)
+    engine = engine or LocalEngine(trace.progress)
+    # With several hosts, the events come first: their step ends give each host's clock offset, which
+    # every sample read afterwards is corrected by where it is large enough (efftrace.analyzer.compute.clocks)
+    events = trace.events()
+    offsets = estimate(events) if len({stream.host for stream in trace.event_files}) > 1 else []
+    trace.clock_offsets_ns = {offset.host: round(offset.offset_ns) for offset in offsets if offset.corrected}
+    events = aligned_events(events, offsets)
+    steps = train_steps(events)
+    gens = generations(events)
+    if steps.count == 0 and gens.count == 0:
+        where = trace.event_files[0].path if trace.event_files else trace.run_dir
+        raise TraceError(where, "no train steps or generate calls were recorded; nothing to measure")
+    logs = log_windows(steps, settings.log_interval)
+    job_start, job_end = _job_span(trace, steps, gens)
+    groups = window_groups((job_start, job_end), steps, logs, gens)
 
-        max_gap, counter_gap = settings.gaps_s(trace.meta.get("sampling") or {})
-        origin = job_start
-        narrowed = pool.submit(_counter_windows, readings, groups, origin)  # runs once the readings are in
-        starts_s, ends_s = groups.seconds_from(origin)
-        integrals = integrate_signals(trace, starts_s, ends_s, origin, max_gap, counter_gap, narrowed)
-        counter_hosts = narrowed.result().hosts
+    max_gap, counter_gap = settings.gaps_s(trace.meta.get("sampling") or {})
+    origin = job_start
+    partitions = plan_partitions(trace, engine.partition_bytes)
+    sampled = [partition for partition in partitions if partition.kind == "gpu"]
+    # the counter's readings are found (only two columns decoded) beside the integration of the signals
+    # not compared with it; the compared ones wait for them (efftrace.analyzer.compute.counter_spans)
+    narrowed = engine.map_later(
+        partition_counter_readings,
+        sampled,
+        groups.starts_ns,
+        groups.ends_ns,
+        then=lambda found: _narrowed(found, sampled, groups, origin),
+    )
+    starts_s, ends_s = groups.seconds_from(origin)
+    edges = Edges(starts_s, ends_s, max_gap, counter_gap)
+    integrals, reading_notes = integrate_signals(partitions, engine, edges, narrowed, origin)
+    for note in reading_notes:
+        trace.note(note)
+    counter_hosts = narrowed.result().hosts
     if job_end is None:
         last = integrals.last_sample_s
         last_event = max([int(a.max()) for a in (steps.end_ns, gens.end_ns) if a.size] or [origin])

@@ -12,19 +12,25 @@ as one block; the fields the sampler reads only every few polls form blocks of t
 
 from __future__ import annotations
 
+import dataclasses
 from concurrent.futures import Future
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import pyarrow as pa
 
 from efftrace.analyzer.compute.counter_spans import CounterWindows
-from efftrace.analyzer.compute.integrate import Interpolation, RunningIntegral, Scratch, TimeGrid, window_edges
-from efftrace.analyzer.read.loader import Trace, grouped_batches
+from efftrace.analyzer.compute.engine import Engine
+from efftrace.analyzer.compute.integrate import RunningIntegral, Scratch, TimeGrid, window_edges
+from efftrace.analyzer.compute.partial_integral import Interpolation, PartialIntegral, joined
+from efftrace.analyzer.read.loader import grouped_batches
+from efftrace.analyzer.read.partitions import Partition, Reading
 from efftrace.analyzer.read.read_ahead import read_ahead
 from efftrace.recorder.format.columns import to_numpy, values_and_validity
 
 GpuKey = tuple[str, int]  # (host tag, NVML index)
+Result = TypeVar("Result")
 CHUNK_ROWS = 1 << 19  # rows per numpy pass: large enough to amortise call overhead, small enough to stay bounded
 MAX_CHUNKS_WAITING = 4  # chunks of the checked signals held while the counter's windows are being found
 
@@ -276,45 +282,70 @@ def _prepared(host: str, table: pa.Table, signals: list[Signal], origin_ns: int)
     return host, readings, invalid
 
 
-def integrate_signals(
-    trace: Trace,
-    starts_s: np.ndarray,
-    ends_s: np.ndarray,
-    origin_ns: int,
-    max_gap_s: float,
-    counter_max_gap_s: float,
-    counter_windows: Future[CounterWindows] | None = None,
-) -> SignalIntegrals:
-    """Integrate every signal of every GPU over the windows ``[starts_s, ends_s]`` (seconds from ``origin_ns``).
+@dataclass(frozen=True)
+class Edges:
+    """The windows' edges, worked out once from the events and handed to every partition's task.
 
-    The signals ``checked`` against the energy counter are also integrated over ``counter_windows``
-    (the spans between its readings, after the shared windows in their results). Those are found
-    by a pass of their own that may still be running: the checked signals' readings then wait
-    for it (a few chunks at most, so memory stays bounded) while the other eight signals go on.
-    Each window's two edges cost work in every signal, so the eight are spared the cross-check's.
+    ``checked`` adds, for the signals compared with the energy counter, the same windows narrowed to
+    the counter's readings (:mod:`efftrace.analyzer.compute.counter_spans`). In one process those
+    may still be being found when the task starts (a Future): the checked readings then wait for
+    them, a few chunks at most, while the other signals go on.
     """
-    starts_s, ends_s = np.asarray(starts_s, float), np.asarray(ends_s, float)
-    edges_of = {False: window_edges(starts_s, ends_s)}
-    if counter_windows is None:
-        edges_of[True] = edges_of[False]
+
+    starts_s: np.ndarray
+    ends_s: np.ndarray
+    max_gap_s: float
+    counter_max_gap_s: float
+
+    def of(self, checked: bool, counter: CounterWindows | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The sorted edges of the shared windows (``checked``: and of the narrowed ones), and where
+        each window's start and end sit in them."""
+        if not checked or counter is None:
+            return window_edges(self.starts_s, self.ends_s)
+        starts = np.concatenate((self.starts_s, counter.starts_s))
+        return window_edges(starts, np.concatenate((self.ends_s, counter.ends_s)))
+
+    def gap(self, signal: Signal) -> float:
+        return self.counter_max_gap_s if signal.interpolation == "increase" else self.max_gap_s
+
+
+@dataclass(frozen=True)
+class PartitionIntegrals:
+    """One partition's result: each (GPU, signal)'s state, to be joined with its neighbours'."""
+
+    states: dict[tuple[GpuKey, str], PartialIntegral]
+    samples: dict[tuple[GpuKey, str], int]
+    invalid: int
+    reading: Reading
+
+
+def integrate_partition(
+    partition: Partition, edges: Edges, counter: CounterWindows | Future[CounterWindows] | None, origin_ns: int
+) -> PartitionIntegrals:
+    """Integrate every signal of every GPU of one partition over the windows, from its first sample.
+
+    The same function is a task on a cluster (``counter`` then known) and a step of the analysis in
+    one process, where the counter's windows may still be being found (a Future): the checked
+    signals' readings then wait for them while the others are integrated.
+    """
+    known: dict[bool, np.ndarray] = {False: edges.of(False, None)[0]}
+    if counter is None or not isinstance(counter, Future):
+        known[True] = edges.of(True, counter)[0]
     running: dict[GpuKey, dict[str, RunningIntegral]] = {}
-    counts: dict[GpuKey, dict[str, int]] = {}
+    counts: dict[tuple[GpuKey, str], int] = {}
     scratch = Scratch()
-    waiting: list[tuple[str, list[_Readings]]] = []  # checked readings, by chunk, until their windows are known
+    waiting: list[tuple[str, list[_Readings]]] = []  # checked readings, by chunk, until their edges are known
 
     def checked_edges_known(wait: bool) -> bool:
-        if True not in edges_of and counter_windows is not None and (wait or counter_windows.done()):
-            extra = counter_windows.result()
-            starts, ends = np.concatenate((starts_s, extra.starts_s)), np.concatenate((ends_s, extra.ends_s))
-            edges_of[True] = window_edges(starts, ends)
-        return True in edges_of
+        if True not in known and isinstance(counter, Future) and (wait or counter.done()):
+            known[True] = edges.of(True, counter.result())[0]
+        return True in known
 
     def integrator(key: GpuKey, signal: Signal) -> RunningIntegral:
         per_signal = running.setdefault(key, {})
         if signal.name not in per_signal:
-            gap = counter_max_gap_s if signal.interpolation == "increase" else max_gap_s
-            per_signal[signal.name] = RunningIntegral(edges_of[signal.checked][0], gap, signal.interpolation)
-            counts.setdefault(key, {})[signal.name] = 0
+            per_signal[signal.name] = RunningIntegral(known[signal.checked], edges.gap(signal), signal.interpolation)
+            counts[key, signal.name] = 0
         return per_signal[signal.name]
 
     def feed(host: str, readings: list[_Readings]) -> None:
@@ -325,7 +356,7 @@ def integrate_signals(
             grid = TimeGrid(integrals[0].points, integrals[0].last_time, block.times, integrals[0].max_gap)
             on_grid, samples = [], []
             for signal, integral, values in zip(block.signals, integrals, block.values, strict=True):
-                counts[key][signal.name] += block.times.size
+                counts[key, signal.name] += block.times.size
                 if integral.accepts(grid):
                     on_grid.append(integral)
                     samples.append(values)
@@ -348,28 +379,107 @@ def integrate_signals(
             readings = [block for block in readings if not block.signals[0].checked]
         feed(host, readings)
 
-    polled = [signal for signal in SIGNALS if not signal.buffer]
-    columns = ["time_ns", "gpu", *(signal.column for signal in polled)]
-    buffered = [signal for signal in SIGNALS if signal.buffer]
+    signals = [signal for signal in SIGNALS if signal.buffer == (partition.kind == "power")]
+    columns = ["time_ns", "gpu", *(signal.column for signal in signals)]
+    reading = Reading()
     invalid = 0
-    for batches, signals in ((trace.gpu_batches(columns), polled), (trace.power_batches(), buffered)):
-        chunks = grouped_batches(batches, CHUNK_ROWS)
-        for host, readings, left_out in read_ahead(_prepared(*chunk, signals, origin_ns) for chunk in chunks):
-            feed_or_hold(host, readings)
-            invalid += left_out
+    batches = ((partition.host, batch) for batch in partition.batches(columns, reading))
+    for host, readings, left_out in read_ahead(
+        _prepared(*chunk, signals, origin_ns) for chunk in grouped_batches(batches, CHUNK_ROWS)
+    ):
+        feed_or_hold(host, readings)
+        invalid += left_out
     release_held(wait=True)
+    states = {
+        ((partition.host, gpu), name): integral.partial()
+        for (_, gpu), per_signal in running.items()
+        for name, integral in per_signal.items()
+    }
+    return PartitionIntegrals(states, counts, invalid, reading)
 
+
+def integrate_signals(
+    partitions: list[Partition],
+    engine: Engine,
+    edges: Edges,
+    counter: CounterWindows | Future[CounterWindows] | None,
+    origin_ns: int,
+) -> tuple[SignalIntegrals, list[str]]:
+    """Integrate every partition (as tasks of ``engine``) and join their states, file by file, in
+    order: the run's integrals over the windows, and what reading the partitions found worth telling.
+
+    A file's partitions after one whose damaged batch ended its reading are left out, as reading the
+    file whole leaves out the rest of it. A file whose partitions do not join (samples that went
+    back in time across a boundary) is integrated once more, in one piece, so that the samples left
+    out are those the sequential pass leaves out.
+    """
+    results = list(zip(partitions, engine.map(integrate_partition, partitions, edges, counter, origin_ns), strict=True))
+    known = counter.result() if isinstance(counter, Future) else counter
+    by_file: dict[tuple[str, int], list[tuple[Partition, PartitionIntegrals]]] = {}
+    for partition, result in used_partitions(results):
+        by_file.setdefault(partition.file_key, []).append((partition, result))
+    joined_files = {key: _joined_file(taken, edges, known) for key, taken in by_file.items()}
+    again = [dataclasses.replace(taken[0][0], stop=None) for key, taken in by_file.items() if joined_files[key] is None]
+    for partition, result in zip(again, engine.map(integrate_partition, again, edges, known, origin_ns), strict=True):
+        by_file[partition.file_key] = [(partition, result)]
+        joined_files[partition.file_key] = _joined_file(by_file[partition.file_key], edges, known)
+    notes = [note for taken in by_file.values() for _, result in taken for note in result.reading.notes]
+    return _signal_integrals(by_file, joined_files, edges, known), notes
+
+
+def _joined_file(
+    taken: list[tuple[Partition, PartitionIntegrals]], edges: Edges, counter: CounterWindows | None
+) -> dict[tuple[GpuKey, str], PartialIntegral] | None:
+    """One file's partitions joined, per (GPU, signal); None where some signal's do not join."""
+    points = {checked: edges.of(checked, counter)[0] for checked in (False, True)}
+    by_key: dict[tuple[GpuKey, str], list[PartialIntegral]] = {}
+    for _, result in taken:
+        for key, state in result.states.items():
+            by_key.setdefault(key, []).append(state)
+    whole = {key: joined(states, points[SIGNAL_BY_NAME[key[1]].checked]) for key, states in by_key.items()}
+    return None if any(state is None for state in whole.values()) else whole  # type: ignore[return-value]
+
+
+def _signal_integrals(
+    by_file: dict[tuple[str, int], list[tuple[Partition, PartitionIntegrals]]],
+    joined_files: dict[tuple[str, int], dict[tuple[GpuKey, str], PartialIntegral] | None],
+    edges: Edges,
+    counter: CounterWindows | None,
+) -> SignalIntegrals:
+    """The joined states evaluated over the windows."""
+    points = {checked: edges.of(checked, counter) for checked in (False, True)}
     integral: dict[GpuKey, dict[str, np.ndarray]] = {}
     covered: dict[GpuKey, dict[str, np.ndarray]] = {}
-    dropped = resets = 0
-    ends = [r.last_time for per in running.values() for r in per.values() if r.last_time is not None]
-    for key, per_signal in running.items():
-        integral[key], covered[key] = {}, {}
-        for name, running_integral in per_signal.items():
-            _, start_at, end_at = edges_of[SIGNAL_BY_NAME[name].checked]
-            at, covered_at = running_integral.finish()
-            integral[key][name] = at[end_at] - at[start_at]
-            covered[key][name] = covered_at[end_at] - covered_at[start_at]
-            dropped += running_integral.dropped
-            resets += running_integral.resets
+    counts: dict[GpuKey, dict[str, int]] = {}
+    dropped = resets = invalid = 0
+    ends = []
+    for key, taken in by_file.items():
+        invalid += sum(result.invalid for _, result in taken)
+        for _, result in taken:
+            for (gpu, name), count in result.samples.items():
+                counts.setdefault(gpu, {})[name] = counts.get(gpu, {}).get(name, 0) + count
+        for (gpu, name), state in (joined_files[key] or {}).items():
+            _, start_at, end_at = points[SIGNAL_BY_NAME[name].checked]
+            at_start, covered_start = state.at(start_at)
+            at_end, covered_end = state.at(end_at)
+            integral.setdefault(gpu, {})[name] = at_end - at_start
+            covered.setdefault(gpu, {})[name] = covered_end - covered_start
+            dropped += state.dropped
+            resets += state.resets
+            if state.has_samples:
+                ends.append(state.last_time)
     return SignalIntegrals(integral, covered, counts, dropped, invalid, resets, max(ends) if ends else None)
+
+
+def used_partitions(results: list[tuple[Partition, Result]]) -> list[tuple[Partition, Result]]:
+    """The results a file's reading uses: in order, up to and with the first whose reading a damaged
+    batch ended (``result.reading.damaged``)."""
+    ended: set[tuple[str, int]] = set()
+    used = []
+    for partition, result in results:
+        if partition.file_key in ended:
+            continue
+        used.append((partition, result))
+        if result.reading.damaged:  # type: ignore[attr-defined]
+            ended.add(partition.file_key)
+    return used

@@ -290,59 +290,107 @@ class Trace:
         self, path: Path, expected: pa.Schema, columns: list[str] | None = None
     ) -> Iterator[pa.RecordBatch]:
         """The file's batches; with ``columns``, only those are decompressed (in schema order)."""
-        try:
-            source = pa.OSFile(str(path))
-        except OSError as error:
-            raise TraceError(path, f"unreadable ({error})") from None
-        with source:
-            options = pa.ipc.IpcReadOptions(use_threads=False)
-            try:
-                reader = pa.ipc.open_stream(source, options=options)
-            except _UNREADABLE:
-                self._unreadable_schema(path)
-                return
-            try:
-                check_schema(path, reader.schema, expected)
-            except UnicodeDecodeError:  # pyarrow decodes names lazily: damage inside the schema shows here
-                raise TraceError(path, "corrupted: its schema holds names that are not text") from None
-            if columns is not None:  # reopen, decoding only the columns asked for (by their place in this file)
-                found = reader.schema
-                options.included_fields = sorted(found.get_field_index(name) for name in columns)
-                source.seek(0)
-                reader = pa.ipc.open_stream(source, options=options)
-            while True:
-                try:
-                    batch = reader.read_next_batch()
-                    batch.validate()  # buffer sizes against lengths: a damaged batch header reads "fine" without it
-                except StopIteration:
-                    if self.progress is not None:
-                        self.progress(path.name, source.size(), source.size())
-                    return
-                except _UNREADABLE:
-                    self.note(
-                        f"{path.name}: a record batch was cut off or damaged (the job or recorder killed while "
-                        "writing?); the rows before it are used, the rest of the file is not"
-                    )
-                    return
-                if self.progress is not None:
-                    self.progress(path.name, source.tell(), source.size())
-                yield batch
+        yield from stream_batches(path, expected, columns, self.note, self.progress)
 
-    def _unreadable_schema(self, path: Path) -> None:
-        """A stream whose schema cannot be read: cut off while being written (a note), or not ours (an error)."""
-        with open(path, "rb") as handle:
-            head = handle.read(len(_IPC_CONTINUATION) + 4)
-            rest = os.fstat(handle.fileno()).st_size - handle.tell()  # bytes after the header's length, unread
-        if head == b"" or (head.startswith(_IPC_CONTINUATION) and len(head) < 8):
-            self.note(f"{path.name}: empty (recording stopped before its first flush); skipped")
+
+def stream_batches(
+    path: Path,
+    expected: pa.Schema,
+    columns: list[str] | None,
+    note: Callable[[str], None],
+    progress: Callable[[str, int, int], None] | None = None,
+    byte_range: tuple[int, int | None] | None = None,
+    damaged: Callable[[], None] | None = None,
+) -> Iterator[pa.RecordBatch]:
+    """A stream file's batches, checked; with ``columns``, only those are decompressed (in schema order).
+
+    ``byte_range`` (start, stop) reads only the record batches whose messages start in it (stop None:
+    to the end of the file), as one partition of the analysis does; the schema is always read from
+    the file's start. What reading finds worth telling (a cut-off batch, an empty file) goes to
+    ``note``, and ``damaged`` is called where a damaged batch ends the reading; a file that is not an
+    efftrace stream of the ``expected`` kind raises :class:`TraceError`.
+    """
+    source = _open_file(path)
+    with source:
+        options = pa.ipc.IpcReadOptions(use_threads=False)
+        reader = _checked_reader(source, path, expected, note, options)
+        if reader is None:
             return
-        if head.startswith(_IPC_CONTINUATION):
-            schema_bytes = int.from_bytes(head[4:8], "little")
-            if rest < schema_bytes:
-                self.note(f"{path.name}: cut off inside its header (recording stopped at its first flush); skipped")
+        if columns is not None:  # reopen, decoding only the columns asked for (by their place in this file)
+            found = reader.schema
+            options.included_fields = sorted(found.get_field_index(name) for name in columns)
+            source.seek(0)
+            reader = pa.ipc.open_stream(source, options=options)
+        stop = None
+        if byte_range is not None:  # the reader reads each message where the file stands: move it there
+            start, stop = byte_range
+            source.seek(start)
+        while stop is None or source.tell() < stop:
+            try:
+                batch = reader.read_next_batch()
+                batch.validate()  # buffer sizes against lengths: a damaged batch header reads "fine" without it
+            except StopIteration:
+                break
+            except _UNREADABLE:
+                if damaged is not None:
+                    damaged()
+                note(
+                    f"{path.name}: a record batch was cut off or damaged (the job or recorder killed while "
+                    "writing?); the rows before it are used, the rest of the file is not"
+                )
                 return
-            raise TraceError(path, "corrupted: an Arrow IPC stream whose schema cannot be read")
-        raise TraceError(path, "not an Arrow IPC stream")
+            if progress is not None:
+                progress(path.name, source.tell(), source.size())
+            yield batch
+        if progress is not None and stop is None:
+            progress(path.name, source.size(), source.size())
+
+
+def readable_stream(path: Path, expected: pa.Schema, note: Callable[[str], None]) -> bool:
+    """Whether the file holds an efftrace stream of the ``expected`` kind with a schema to read
+    (False, noted, for one cut off before or inside its header); raises :class:`TraceError` otherwise."""
+    with _open_file(path) as source:
+        return _checked_reader(source, path, expected, note, pa.ipc.IpcReadOptions(use_threads=False)) is not None
+
+
+def _open_file(path: Path) -> pa.NativeFile:
+    try:
+        return pa.OSFile(str(path))
+    except OSError as error:
+        raise TraceError(path, f"unreadable ({error})") from None
+
+
+def _checked_reader(
+    source: pa.NativeFile, path: Path, expected: pa.Schema, note: Callable[[str], None], options: pa.ipc.IpcReadOptions
+) -> pa.ipc.RecordBatchStreamReader | None:
+    """The stream's reader once its schema is checked; None (noted) where it has no readable schema."""
+    try:
+        reader = pa.ipc.open_stream(source, options=options)
+    except _UNREADABLE:
+        _unreadable_schema(path, note)
+        return None
+    try:
+        check_schema(path, reader.schema, expected)
+    except UnicodeDecodeError:  # pyarrow decodes names lazily: damage inside the schema shows here
+        raise TraceError(path, "corrupted: its schema holds names that are not text") from None
+    return reader
+
+
+def _unreadable_schema(path: Path, note: Callable[[str], None]) -> None:
+    """A stream whose schema cannot be read: cut off while being written (a note), or not ours (an error)."""
+    with open(path, "rb") as handle:
+        head = handle.read(len(_IPC_CONTINUATION) + 4)
+        rest = os.fstat(handle.fileno()).st_size - handle.tell()  # bytes after the header's length, unread
+    if head == b"" or (head.startswith(_IPC_CONTINUATION) and len(head) < 8):
+        note(f"{path.name}: empty (recording stopped before its first flush); skipped")
+        return
+    if head.startswith(_IPC_CONTINUATION):
+        schema_bytes = int.from_bytes(head[4:8], "little")
+        if rest < schema_bytes:
+            note(f"{path.name}: cut off inside its header (recording stopped at its first flush); skipped")
+            return
+        raise TraceError(path, "corrupted: an Arrow IPC stream whose schema cannot be read")
+    raise TraceError(path, "not an Arrow IPC stream")
 
 
 def grouped_batches(batches: Iterator[tuple[str, pa.RecordBatch]], rows: int) -> Iterator[tuple[str, pa.Table]]:

@@ -183,9 +183,9 @@ class HeldTrace(Trace):
         self.__dict__.update(copy.copy(trace).__dict__)
         self._notes = {}
         self.progress = None
-        self._held = held
+        self.held = held
 
     def _read_stream(
         self, path: Path, expected: pa.Schema, columns: list[str] | None = None
     ) -> Iterator[pa.RecordBatch]:
-        yield from self._held.get(path, [])
+        yield from self.held.get(path, [])

@@ -73,6 +73,7 @@ LOG_INTERVAL = Accepted(int, 1, 1_000_000_000, "train steps per log window")
 HISTORY_SIZE = Accepted(int, 1, 1_000_000_000, "the seed's history size, kept for compatibility")
 MAX_GAP_S = Accepted(float, 0.0, 1e6, "seconds between samples bridged as one interval", low_open=True)
 PEAK_TFLOPS = Accepted(float, 0.0, 1e6, "dense TFLOP/s per GPU", low_open=True)
+WORKERS = Accepted(int, 1, 4096, "worker processes of a local Dask cluster")
 
 TRUE_SPELLINGS = frozenset({"1", "true", "yes", "on", "y", "t"})
 FALSE_SPELLINGS = frozenset({"0", "false", "no", "off", "n", "f"})

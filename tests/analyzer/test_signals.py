@@ -15,8 +15,10 @@ import pytest
 from efftrace.analyzer.compute import signals
 from efftrace.analyzer.compute.counter_spans import CounterWindows
 from efftrace.analyzer.compute.integrate import window_integrals
-from efftrace.analyzer.compute.signals import SIGNAL_BY_NAME, integrate_signals
+from efftrace.analyzer.compute.engine import LocalEngine
+from efftrace.analyzer.compute.signals import SIGNAL_BY_NAME, Edges, integrate_signals
 from efftrace.analyzer.read.loader import Trace
+from efftrace.analyzer.read.partitions import plan_partitions
 from efftrace.recorder.format import schema
 from helpers.trace_builder import T0_NS, TraceBuilder, ns
 
@@ -67,16 +69,20 @@ class _FoundLater(Future):
 
 
 @pytest.mark.parametrize(
-    ("batch_rows", "chunk_rows", "asks"),
+    ("batch_rows", "chunk_rows", "asks", "partition_bytes"),
     [
-        (997, 2000, 0),  # many chunks; the counter's windows known from the start
-        (999, 2000, 0),  # batches of whole polls (3 GPUs): columns split batch by batch, never joined
-        (997, 2000, 2),  # known after two chunks: the checked signals' first chunks waited
-        (997, 2000, 10**6),  # never done by itself: the pass waits once four chunks are held
-        (50_000, signals.CHUNK_ROWS, 1),  # one chunk
+        (997, 2000, 0, None),  # many chunks; the counter's windows known from the start
+        (999, 2000, 0, None),  # batches of whole polls (3 GPUs): columns split batch by batch, never joined
+        (997, 2000, 2, None),  # known after two chunks: the checked signals' first chunks waited
+        (997, 2000, 10**6, None),  # never done by itself: the pass waits once four chunks are held
+        (50_000, signals.CHUNK_ROWS, 1, None),  # one chunk
+        (997, 2000, 0, 30_000),  # the file in partitions of a few batches each, joined
+        (997, 2000, 2, 1),  # a partition per batch, the checked signals waiting in each
     ],
 )
-def test_one_pass_equals_each_signal_integrated_alone(tmp_path, monkeypatch, batch_rows, chunk_rows, asks):
+def test_one_pass_equals_each_signal_integrated_alone(
+    tmp_path, monkeypatch, batch_rows, chunk_rows, asks, partition_bytes
+):
     monkeypatch.setattr(signals, "CHUNK_ROWS", chunk_rows)
     rng = np.random.default_rng(7)
     builder = TraceBuilder(tmp_path / "run", batch_rows=batch_rows)
@@ -99,7 +105,10 @@ def test_one_pass_equals_each_signal_integrated_alone(tmp_path, monkeypatch, bat
     ends = starts + rng.uniform(0, 60, starts.size)
     shared = 25  # the last 15 windows are for the signals checked against the counter only
     narrowed = _FoundLater(CounterWindows(["node"], starts[shared:], ends[shared:]), asks)
-    integrals = integrate_signals(Trace(run), starts[:shared], ends[:shared], T0_NS, MAX_GAP_S, COUNTER_GAP_S, narrowed)
+    partitions = plan_partitions(Trace(run), partition_bytes)
+    assert (len(partitions) > 2) == (partition_bytes is not None)
+    edges = Edges(starts[:shared], ends[:shared], MAX_GAP_S, COUNTER_GAP_S)
+    integrals, _ = integrate_signals(partitions, LocalEngine(), edges, narrowed, T0_NS)
 
     floats = [values for (_, column), (_, values) in expected.items() if column.startswith("gpm_")]
     assert integrals.invalid == sum(int(np.count_nonzero(~(values >= 0))) for values in floats)
