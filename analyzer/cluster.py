@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 Result = TypeVar("Result")
 Combined = TypeVar("Combined")
 RETRIES = 2  # a task that raised (a worker's disk hiccup) is run again this often; a lost worker is retried anyway
-CONNECT_TIMEOUT_S = 10
+CONNECT_TIMEOUT_S = 5  # a scheduler that has not answered by then is not there (it answers in milliseconds)
 INSTALL_HINT = "pip install 'efftrace[dask]'"
 
 
