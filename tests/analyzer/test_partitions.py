@@ -13,9 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers.figures import assert_same, document, split_engine
-from helpers.runs import read_stream
-from helpers.trace_builder import TraceBuilder, write_stream
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -24,6 +21,9 @@ from efftrace.analyzer.compute.partial_integral import PartialIntegral, joined
 from efftrace.analyzer.read.loader import open_run
 from efftrace.analyzer.read.partitions import batch_offsets, plan_partitions
 from efftrace.recorder.format import schema
+from helpers.figures import assert_same, document, split_engine
+from helpers.runs import read_stream
+from helpers.trace_builder import TraceBuilder, write_stream
 
 SAMPLE_TRACES = sorted(Path(__file__).resolve().parents[2].glob("sample_traces/*/trace"))
 

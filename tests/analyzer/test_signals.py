@@ -14,8 +14,8 @@ import pytest
 
 from efftrace.analyzer.compute import signals
 from efftrace.analyzer.compute.counter_spans import CounterWindows
-from efftrace.analyzer.compute.integrate import window_integrals
 from efftrace.analyzer.compute.engine import LocalEngine
+from efftrace.analyzer.compute.integrate import window_integrals
 from efftrace.analyzer.compute.signals import SIGNAL_BY_NAME, Edges, integrate_signals
 from efftrace.analyzer.read.loader import Trace
 from efftrace.analyzer.read.partitions import plan_partitions

@@ -19,9 +19,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers.figures import assert_same, document
 
 from efftrace.analyzer.cluster import DaskEngine
+from helpers.figures import assert_same, document
 
 distributed = pytest.importorskip("distributed")
 pytestmark = pytest.mark.e2e

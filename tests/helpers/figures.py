@@ -12,7 +12,7 @@ from efftrace.analyzer.present.files import summary_document
 from efftrace.analyzer.read.loader import open_run
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
-from figure_compare import largest_difference  # noqa: E402 - bench/ is not a package
+from figure_compare import largest_difference
 
 SAME = 1e-12  # the largest relative difference two analyses of one run may show (bench/figure_compare.py)
 
