@@ -9,9 +9,12 @@ at 10 Hz with effrec's rationed reads: the energy counter every 20th poll, GPM e
 temperature every 5th; 100,000 train steps), then, each in a fresh process so peak memory is
 its own: the full analysis (``efftrace.analyzer.compute.metrics.analyze`` with 10-step log windows, i.e. 10,000 windows;
 ``--repeat`` times, the median reported, as a shared 2-core machine varies by ±15 % from run to
-run), and a straightforward pandas implementation of the same power and memory means per
-(GPU, log window) with ``groupby`` and ``np.trapezoid``. Prints one Markdown table row per
-implementation and the ratio. With ``--baseline`` (another checkout of efftrace, e.g. a ``git
+run), interleaved with a polars implementation of the same figures (what a strong user would
+write instead: a running trapezoid integral per GPU, the window edges placed by ``join_asof`` and
+interpolated, so that it is exact and is checked against effanalyze's per-window AEC and AMU), then
+a straightforward pandas implementation of the power and memory means per (GPU, log window) with
+``groupby`` and ``np.trapezoid`` (samples inside each window only: close, not exact). Prints
+every effanalyze run's rate, one Markdown table row per implementation and the ratios. With ``--baseline`` (another checkout of efftrace, e.g. a ``git
 worktree`` of an older commit), that checkout's analyzer runs alternately with this one, each
 in a fresh process, and the two medians and their ratio are printed too: the shared machine's
 speed drifts over minutes, so only runs interleaved like this compare two versions fairly.
@@ -43,15 +46,11 @@ BATCH_ROWS = 65_536
 ENERGY_POLLS, GPM_POLLS, TEMPERATURE_POLLS = 20, 2, 5
 
 
-def make_trace(run_dir: Path, hours: float, gpus: int, steps: int, compression: str | None = None) -> int:
-    """Write the synthetic run (compressed as effrec does unless ``compression`` says otherwise);
-    returns the number of GPU sample rows."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    seconds = hours * 3600
-    polls = int(seconds * 10)
-    rng = np.random.default_rng(0)
-    options = IPC_OPTIONS if compression is None else pa.ipc.IpcWriteOptions(compression=compression)
-    path = run_dir / schema.gpu_samples_file("node")
+def write_gpu_samples(
+    path: Path, polls: int, gpus: int, rng: np.random.Generator, options: pa.ipc.IpcWriteOptions
+) -> None:
+    """One host's GPU-sample stream: ``polls`` polls of ``gpus`` GPUs at 10 Hz from T0_NS, in effrec's
+    columns, rationed reads (nulls between), compression and compacted batch size."""
     with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_stream(sink, schema.GPU_SAMPLES_SCHEMA, options=options) as out:
         polls_per_batch = BATCH_ROWS // gpus
         for first in range(0, polls, polls_per_batch):
@@ -84,6 +83,17 @@ def make_trace(run_dir: Path, hours: float, gpus: int, steps: int, compression: 
             }
             arrays = [pa.array(columns[field.name], type=field.type) for field in schema.GPU_SAMPLES_SCHEMA]
             out.write_batch(pa.RecordBatch.from_arrays(arrays, schema=schema.GPU_SAMPLES_SCHEMA))
+
+
+def make_trace(run_dir: Path, hours: float, gpus: int, steps: int, compression: str | None = None) -> int:
+    """Write the synthetic run (compressed as effrec does unless ``compression`` says otherwise);
+    returns the number of GPU sample rows."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    seconds = hours * 3600
+    polls = int(seconds * 10)
+    rng = np.random.default_rng(0)
+    options = IPC_OPTIONS if compression is None else pa.ipc.IpcWriteOptions(compression=compression)
+    write_gpu_samples(run_dir / schema.gpu_samples_file("node"), polls, gpus, rng, options)
     step_seconds = seconds / steps
     start = T0_NS + (np.arange(steps) * step_seconds * 1e9).astype(np.int64)
     end = start + int(step_seconds * 0.95e9)
@@ -126,7 +136,77 @@ def run_ours(run_dir: Path) -> dict:
     result = analyze(open_run(run_dir), AnalysisSettings(log_interval=10))
     elapsed = time.perf_counter() - began
     windows = result.windows
-    return {"seconds": elapsed, "windows": windows.num_rows, "aec_first": windows.column("aec_watts")[0].as_py()}
+    aec, amu = windows.column("aec_watts").to_pylist(), windows.column("amu_gib").to_pylist()
+    return {"seconds": elapsed, "windows": windows.num_rows, "aec_first": aec[0], "aec": aec, "amu": amu}
+
+
+def run_polars(run_dir: Path) -> dict:
+    """What a strong polars user writes for the same figures, exactly: per GPU the running trapezoid
+    integral at every sample, each window edge placed by ``join_asof`` and interpolated inside its
+    segment, segments longer than the gap bound not bridged; AEC summed and AMU averaged over GPUs."""
+    import polars as pl
+
+    from efftrace.analyzer.compute.settings import AnalysisSettings
+
+    began = time.perf_counter()
+    meta = json.loads((run_dir / schema.META_FILE).read_text())
+    max_gap, _ = AnalysisSettings(log_interval=10).gaps_s(meta["sampling"])
+    columns = ["time_ns", "gpu", "power_instant_mw", "mem_used_bytes"]
+    samples = pl.read_ipc_stream(run_dir / schema.gpu_samples_file("node"), columns=columns)
+    events = pl.read_ipc_stream(run_dir / schema.events_file("node", 0), columns=["step", "start_ns", "end_ns"])
+    seconds = (pl.col("time_ns") - T0_NS) / 1e9
+    samples = samples.select(
+        "gpu", t=seconds, p=pl.col("power_instant_mw").cast(pl.Float64), m=pl.col("mem_used_bytes").cast(pl.Float64)
+    ).sort("gpu", "t")
+    following = {name: pl.col(name).shift(-1).over("gpu") for name in ("t", "p", "m")}
+    samples = samples.with_columns(
+        dt=following["t"] - pl.col("t"), p_next=following["p"], m_next=following["m"]
+    ).with_columns(bridged=(pl.col("dt") <= max_gap).fill_null(False))
+
+    def area(value: str) -> pl.Expr:
+        trapezoid = (pl.col(value) + pl.col(f"{value}_next")) * 0.5 * pl.col("dt")
+        return pl.when(pl.col("bridged")).then(trapezoid).otherwise(0.0)
+
+    covered = pl.when(pl.col("bridged")).then(pl.col("dt")).otherwise(0.0)
+    samples = samples.with_columns(area_p=area("p"), area_m=area("m"), area_t=covered).with_columns(
+        **{f"before_{name}": (pl.col(f"area_{name}").cum_sum() - pl.col(f"area_{name}")).over("gpu") for name in "pmt"}
+    )
+    windows = (
+        events.group_by(window=(pl.col("step") - 1) // 10)
+        .agg(start=pl.col("start_ns").min(), end=pl.col("end_ns").max())
+        .sort("window")
+    )
+    edges = pl.concat(
+        [windows.select("window", side=pl.lit(side), t=(pl.col(side) - T0_NS) / 1e9) for side in ("start", "end")]
+    )
+    edges = edges.join(samples.select(pl.col("gpu").unique()), how="cross").sort("t")
+    placed = edges.join_asof(
+        samples.rename({"t": "t_sample"}).sort("t_sample"), left_on="t", right_on="t_sample", by="gpu"
+    )
+    into = (pl.col("t") - pl.col("t_sample")).clip(lower_bound=0.0)
+    fraction = into / pl.col("dt")
+
+    def up_to_edge(value: str) -> pl.Expr:
+        inside = into * (pl.col(value) + (pl.col(f"{value}_next") - pl.col(value)) * fraction * 0.5)
+        return (pl.col(f"before_{value}") + pl.when(pl.col("bridged")).then(inside).otherwise(0.0)).fill_null(0.0)
+
+    cumulative = placed.select(
+        "window",
+        "side",
+        "gpu",
+        p=up_to_edge("p"),
+        m=up_to_edge("m"),
+        t=(pl.col("before_t") + pl.when(pl.col("bridged")).then(into).otherwise(0.0)).fill_null(0.0),
+    )
+    per_gpu = cumulative.pivot(on="side", index=["window", "gpu"], values=["p", "m", "t"]).select(
+        "window",
+        watts=(pl.col("p_end") - pl.col("p_start")) / (pl.col("t_end") - pl.col("t_start")) / 1e3,
+        gib=(pl.col("m_end") - pl.col("m_start")) / (pl.col("t_end") - pl.col("t_start")) / 2**30,
+    )
+    per_window = per_gpu.group_by("window").agg(aec=pl.col("watts").sum(), amu=pl.col("gib").mean()).sort("window")
+    elapsed = time.perf_counter() - began
+    aec, amu = per_window["aec"].to_list(), per_window["amu"].to_list()
+    return {"seconds": elapsed, "windows": per_window.height, "aec_first": aec[0], "aec": aec, "amu": amu}
 
 
 def run_pandas(run_dir: Path) -> dict:
@@ -161,6 +241,18 @@ def run_pandas(run_dir: Path) -> dict:
     return {"seconds": elapsed, "windows": len(per_window), "aec_first": float(per_window["aec_watts"].iloc[0])}
 
 
+IMPLEMENTATIONS = {"ours": run_ours, "pandas": run_pandas, "polars": run_polars}
+
+
+def _largest_difference(ours: dict, theirs: dict) -> float:
+    """The largest relative difference of the per-window AEC and AMU of two implementations."""
+    found = 0.0
+    for key in ("aec", "amu"):
+        mine, other = np.asarray(ours[key], dtype=float), np.asarray(theirs[key], dtype=float)
+        found = max(found, float(np.max(np.abs(mine - other) / np.abs(mine))))
+    return found
+
+
 def _child(kind: str, run_dir: Path, checkout: Path = REPO) -> dict:
     """One measured run in a fresh process, importing the analyzer of ``checkout``."""
     output = subprocess.run(
@@ -187,10 +279,10 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5, help="runs of effanalyze (median reported)")
     parser.add_argument("--baseline", type=Path, help="another efftrace checkout, run alternately with this one")
     parser.add_argument("--compression", choices=["lz4", "zstd"], help="of the trace (default: as effrec writes)")
-    parser.add_argument("--child", choices=["ours", "pandas"], help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=list(IMPLEMENTATIONS), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        measured = (run_ours if args.child == "ours" else run_pandas)(args.workdir)
+        measured = IMPLEMENTATIONS[args.child](args.workdir)
         measured["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(json.dumps(measured))
         return
@@ -204,13 +296,16 @@ def main() -> None:
             f"({args.compression or IPC_OPTIONS.compression}), made in "
             f"{time.perf_counter() - began:.1f} s"
         )
-        runs, baseline_runs = [], []
-        for _ in range(args.repeat):
+        runs, polars_runs, baseline_runs = [], [], []
+        for _ in range(args.repeat):  # effanalyze and polars interleaved: the shared machine drifts
             runs.append(_child("ours", run_dir))
+            polars_runs.append(_child("polars", run_dir))
             if args.baseline:
                 baseline_runs.append(_child("ours", run_dir, args.baseline.resolve()))
-        ours, pandas_way = _median(runs), _child("pandas", run_dir)
+        ours, polars_way, pandas_way = _median(runs), _median(polars_runs), _child("pandas", run_dir)
         print("effanalyze runs (s): " + ", ".join(f"{measured['seconds']:.2f}" for measured in runs))
+        print("effanalyze sample rows/s, each run: " + ", ".join(f"{rows / m['seconds'] / 1e6:.1f} M" for m in runs))
+        print("polars runs (s), interleaved: " + ", ".join(f"{measured['seconds']:.2f}" for measured in polars_runs))
         if args.baseline:
             baseline = _median(baseline_runs)
             print("baseline runs (s), interleaved: " + ", ".join(f"{m['seconds']:.2f}" for m in baseline_runs))
@@ -222,12 +317,18 @@ def main() -> None:
         print("| --- | --- | --- | --- | --- | --- |")
         for name, measured in (
             ("effanalyze (`efftrace.analyzer.compute.metrics.analyze`)", ours),
+            ("polars: running integral + join_asof at the edges", polars_way),
             ("pandas groupby + np.trapezoid", pandas_way),
         ):
             print(
                 f"| {name} | {measured['seconds']:.2f} | {rows / measured['seconds'] / 1e6:.1f} M | "
                 f"{measured['peak_rss_mib']:.0f} | {measured['windows']:,} | {measured['aec_first']:.1f} |"
             )
+        print(
+            f"polars against effanalyze, per-window AEC and AMU: largest relative difference "
+            f"{_largest_difference(ours, polars_way):.1e}"
+        )
+        print(f"speed ratio (polars time / effanalyze time): {polars_way['seconds'] / ours['seconds']:.1f}x")
         print(f"speed ratio (pandas time / effanalyze time): {pandas_way['seconds'] / ours['seconds']:.1f}x")
 
 

@@ -72,6 +72,15 @@ class CounterWindows:
     starts_s: np.ndarray
     ends_s: np.ndarray
 
+    def spans_of(self, host: str) -> tuple[np.ndarray, np.ndarray] | None:
+        """The narrowed spans of ``host`` (None: it has no counter readings); only a host's own are
+        integrated for its GPUs, so the work and the partial states do not grow with the hosts."""
+        if host not in self.hosts:
+            return None
+        size = self.starts_s.size // len(self.hosts)
+        taken = slice(self.hosts.index(host) * size, (self.hosts.index(host) + 1) * size)
+        return self.starts_s[taken], self.ends_s[taken]
+
 
 def counter_windows(
     found: list[CounterReadings], starts_ns: np.ndarray, ends_ns: np.ndarray, origin_ns: int

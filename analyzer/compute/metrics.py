@@ -8,6 +8,7 @@ are ratios of those integrals and of the step sums. Nothing here prints or write
 from __future__ import annotations
 
 import dataclasses
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -45,8 +46,9 @@ _POWER_SIGNALS = {"buffer": "power_buffer", "instant": "power_instant", "average
 class _GpuTotals:
     """Per GPU and window group: a signal's integral and covered seconds, summed over the group's spans.
 
-    The integrals hold the groups' spans, then, for each host with energy-counter readings, the
-    same spans narrowed to the readings inside them (:mod:`efftrace.analyzer.compute.counter_spans`).
+    The integrals hold the groups' spans, then, for the signals checked against the energy counter,
+    the same spans narrowed to the readings of the GPU's host inside them
+    (:mod:`efftrace.analyzer.compute.counter_spans`).
     """
 
     def __init__(self, integrals: SignalIntegrals, groups: WindowGroups, counter_hosts: list[str]) -> None:
@@ -60,7 +62,7 @@ class _GpuTotals:
         spans = self.groups.starts_ns.size
         if not self.integrals.has(gpu, signal) or (narrowed and gpu[0] not in self.counter_hosts):
             return np.zeros(size), np.zeros(size)
-        part = 1 + self.counter_hosts.index(gpu[0]) if narrowed else 0
+        part = 1 if narrowed else 0  # the checked signals' integrals hold their own host's narrowed spans second
         taken = slice(part * spans, (part + 1) * spans)
         first = self.groups.first_span
         return (
@@ -264,7 +266,12 @@ def analyze(trace: Trace, settings: AnalysisSettings | None = None, engine: Engi
     )
     starts_s, ends_s = groups.seconds_from(origin)
     edges = Edges(starts_s, ends_s, max_gap, counter_gap)
-    integrals, reading_notes = integrate_signals(partitions, engine, edges, narrowed, origin)
+    # where each rank's time went needs only the events: worked out here while the samples are integrated
+    # (on a cluster the driver would otherwise wait idle for its workers)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="efftrace-buckets") as pool:
+        buckets_later = pool.submit(_buckets, events, groups)
+        integrals, reading_notes = integrate_signals(partitions, engine, edges, narrowed, origin)
+        buckets = buckets_later.result()
     for note in reading_notes:
         trace.note(note)
     counter_hosts = narrowed.result().hosts
@@ -325,7 +332,6 @@ def analyze(trace: Trace, settings: AnalysisSettings | None = None, engine: Engi
         ranks=rank_rows(trace, placed, [int(rank) for rank in steps.rank_ids]),
     )
     result = build_result(context, steps, logs, gens, groups, per_gpu, aggregate, step_columns, notes)
-    buckets = _buckets(events, groups)
     found = findings(result.windows, _between_shares(buckets), result.alerts)
     diagnosis = {"time_buckets": buckets.as_dict(), "findings": [finding.as_dict() for finding in found]}
     return dataclasses.replace(result, diagnosis=diagnosis)

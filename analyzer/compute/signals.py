@@ -297,13 +297,16 @@ class Edges:
     max_gap_s: float
     counter_max_gap_s: float
 
-    def of(self, checked: bool, counter: CounterWindows | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The sorted edges of the shared windows (``checked``: and of the narrowed ones), and where
-        each window's start and end sit in them."""
+    def of(self, checked: bool, counter: CounterWindows | None, host: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The sorted edges of the shared windows (``checked``: and of ``host``'s narrowed ones), and
+        where each window's start and end sit in them. A host without counter readings has empty
+        narrowed spans (start == end), which integrate to nothing."""
         if not checked or counter is None:
             return window_edges(self.starts_s, self.ends_s)
-        starts = np.concatenate((self.starts_s, counter.starts_s))
-        return window_edges(starts, np.concatenate((self.ends_s, counter.ends_s)))
+        spans = counter.spans_of(host)
+        narrowed_starts, narrowed_ends = spans if spans is not None else (self.starts_s, self.starts_s)
+        starts = np.concatenate((self.starts_s, narrowed_starts))
+        return window_edges(starts, np.concatenate((self.ends_s, narrowed_ends)))
 
     def gap(self, signal: Signal) -> float:
         return self.counter_max_gap_s if signal.interpolation == "increase" else self.max_gap_s
@@ -328,9 +331,9 @@ def integrate_partition(
     one process, where the counter's windows may still be being found (a Future): the checked
     signals' readings then wait for them while the others are integrated.
     """
-    known: dict[bool, np.ndarray] = {False: edges.of(False, None)[0]}
+    known: dict[bool, np.ndarray] = {False: edges.of(False, None, partition.host)[0]}
     if counter is None or not isinstance(counter, Future):
-        known[True] = edges.of(True, counter)[0]
+        known[True] = edges.of(True, counter, partition.host)[0]
     running: dict[GpuKey, dict[str, RunningIntegral]] = {}
     counts: dict[tuple[GpuKey, str], int] = {}
     scratch = Scratch()
@@ -338,7 +341,7 @@ def integrate_partition(
 
     def checked_edges_known(wait: bool) -> bool:
         if True not in known and isinstance(counter, Future) and (wait or counter.done()):
-            known[True] = edges.of(True, counter.result())[0]
+            known[True] = edges.of(True, counter.result(), partition.host)[0]
         return True in known
 
     def integrator(key: GpuKey, signal: Signal) -> RunningIntegral:
@@ -431,7 +434,8 @@ def _joined_file(
     taken: list[tuple[Partition, PartitionIntegrals]], edges: Edges, counter: CounterWindows | None
 ) -> dict[tuple[GpuKey, str], PartialIntegral] | None:
     """One file's partitions joined, per (GPU, signal); None where some signal's do not join."""
-    points = {checked: edges.of(checked, counter)[0] for checked in (False, True)}
+    host = taken[0][0].host
+    points = {checked: edges.of(checked, counter, host)[0] for checked in (False, True)}
     by_key: dict[tuple[GpuKey, str], list[PartialIntegral]] = {}
     for _, result in taken:
         for key, state in result.states.items():
@@ -447,13 +451,14 @@ def _signal_integrals(
     counter: CounterWindows | None,
 ) -> SignalIntegrals:
     """The joined states evaluated over the windows."""
-    points = {checked: edges.of(checked, counter) for checked in (False, True)}
     integral: dict[GpuKey, dict[str, np.ndarray]] = {}
     covered: dict[GpuKey, dict[str, np.ndarray]] = {}
     counts: dict[GpuKey, dict[str, int]] = {}
     dropped = resets = invalid = 0
     ends = []
     for key, taken in by_file.items():
+        host = taken[0][0].host
+        points = {checked: edges.of(checked, counter, host) for checked in (False, True)}
         invalid += sum(result.invalid for _, result in taken)
         for _, result in taken:
             for (gpu, name), count in result.samples.items():

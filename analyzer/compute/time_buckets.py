@@ -85,11 +85,14 @@ def time_buckets(events: pa.Table, names: list[str], edges: np.ndarray) -> Bucke
     spanning = np.isin(codes, [code for code in code_of.values() if code >= 0])
     ranks = sorted(set(rank_of[spanning].tolist()))
     seconds = np.zeros((len(names), len(ranks), len(BUCKETS)))
-    for r, rank in enumerate(ranks):
-        mine = (rank_of == rank) & (ends >= starts)
+    order = np.argsort(rank_of, kind="stable")  # each rank's events together: one sort, not a scan per rank
+    bounds = np.searchsorted(rank_of[order], [(rank, rank + 1) for rank in ranks])
+    for r, (low, high) in enumerate(bounds):
+        mine = order[low:high]
+        mine = mine[ends[mine] >= starts[mine]]
         spans = {}
         for kind, bucket in _SPAN_KINDS:
-            chosen = mine & (codes == code_of[kind])
+            chosen = mine[codes[mine] == code_of[kind]]
             spans[bucket] = (starts[chosen], ends[chosen])
         seconds[:, r, :] = _rank_buckets(spans, edges)
     return Buckets(names, ranks, seconds, (edges[:, 1] - edges[:, 0]) / NS_PER_S)
