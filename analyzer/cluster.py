@@ -104,6 +104,7 @@ def cluster_engine(workers: int | None = None, scheduler: str | None = None) -> 
     """A :class:`DaskEngine` on a local cluster of ``workers`` processes (one thread each), or on the
     cluster whose scheduler is at ``scheduler``; the local cluster is shut down afterwards."""
     try:
+        import dask
         from distributed import Client, LocalCluster
     except ImportError:
         raise ClusterError(f"--workers and --scheduler need Dask: {INSTALL_HINT}") from None
@@ -115,12 +116,27 @@ def cluster_engine(workers: int | None = None, scheduler: str | None = None) -> 
         with client:
             yield DaskEngine(client)
         return
-    cluster = LocalCluster(
-        n_workers=workers,
-        threads_per_worker=1,
-        processes=True,
-        dashboard_address=None,
-        silence_logs=logging.ERROR,
-    )
+    with dask.config.set({"distributed.nanny.pre-spawn-environ": _worker_environment()}):
+        cluster = LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=logging.ERROR,
+        )
     with cluster, Client(cluster, set_as_default=False) as client:
         yield DaskEngine(client)
+
+
+def _worker_environment() -> dict[str, Any]:
+    """What Dask sets in a worker before it starts, less ``MALLOC_TRIM_THRESHOLD_``.
+
+    Setting glibc's trim threshold also freezes its mmap threshold, so every temporary array over
+    128 KiB is mapped and unmapped afresh: the integration's per-chunk arrays then cost page faults,
+    measured at twice the CPU time per task (0.12 against 0.07 s for one host's 3 hours of 8 GPUs).
+    """
+    import dask
+
+    environment = dict(dask.config.get("distributed.nanny.pre-spawn-environ", default={}) or {})
+    environment.pop("MALLOC_TRIM_THRESHOLD_", None)
+    return environment

@@ -14,8 +14,9 @@ write instead: a running trapezoid integral per GPU, the window edges placed by 
 interpolated, so that it is exact and is checked against effanalyze's per-window AEC and AMU), then
 a straightforward pandas implementation of the power and memory means per (GPU, log window) with
 ``groupby`` and ``np.trapezoid`` (samples inside each window only: close, not exact). Prints
-every effanalyze run's rate, one Markdown table row per implementation and the ratios. With ``--baseline`` (another checkout of efftrace, e.g. a ``git
-worktree`` of an older commit), that checkout's analyzer runs alternately with this one, each
+every effanalyze run's rate, one Markdown table row per implementation and the ratios. With
+``--baseline`` (another checkout of efftrace, e.g. a ``git worktree`` of an older commit), that
+checkout's analyzer runs alternately with this one, each
 in a fresh process, and the two medians and their ratio are printed too: the shared machine's
 speed drifts over minutes, so only runs interleaved like this compare two versions fairly.
 """

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import resource
 import subprocess
@@ -101,16 +100,11 @@ def measure(way: str, run_dir: Path, document_path: Path) -> dict:
         wall, cpu = time.perf_counter() - began, time.process_time() - cpu
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     else:
-        from distributed import Client, LocalCluster
+        from efftrace.analyzer.cluster import cluster_engine
 
-        from efftrace.analyzer.cluster import DaskEngine
-
-        cluster = LocalCluster(
-            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.ERROR
-        )
-        with cluster, Client(cluster, set_as_default=False) as client:
+        with cluster_engine(workers) as engine:  # as effanalyze --workers starts it
+            client = engine.client
             client.run(lambda: __import__("efftrace.analyzer.compute.signals"))  # the workers' imports, untimed
-            engine = DaskEngine(client)
             worker_cpu = client.run(time.process_time)
             cpu, began = time.process_time(), time.perf_counter()
             result = analyze(open_run(run_dir), engine=engine)

@@ -119,8 +119,9 @@ def estimate(events: pa.Table) -> list[ClockOffset]:
     """Every host's offset from the host of the lowest rank, from the run's ``train_step`` events."""
     if events.num_rows == 0:
         return []
-    steps_only = events.filter(pc.and_(pc.equal(events.column("kind"), to_arrow(["train_step"], pa.string())[0]),
-                                        pc.is_valid(events.column("step"))))  # fmt: skip
+    needed = events.select(["kind", "rank", "step", "end_ns", "host"])  # filtering every column costs 4x more
+    steps_only = needed.filter(pc.and_(pc.equal(needed.column("kind"), to_arrow(["train_step"], pa.string())[0]),
+                                        pc.is_valid(needed.column("step"))))  # fmt: skip
     if steps_only.num_rows == 0:
         return []
     codes, names = _host_codes(steps_only)
