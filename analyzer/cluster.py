@@ -95,8 +95,9 @@ class DaskEngine:
 
 
 def _absolute(partition: Partition) -> Partition:
-    """The partition with an absolute path: a worker's working directory is not the driver's."""
-    return dataclasses.replace(partition, path=partition.path.absolute(), progress=None)
+    """The partition as a worker reads it: by absolute path (its working directory is not the
+    driver's), on the one core its task has (the cluster runs tasks side by side, not threads)."""
+    return dataclasses.replace(partition, path=partition.path.absolute(), progress=None, decode_ahead=False)
 
 
 @contextmanager

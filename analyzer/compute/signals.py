@@ -1,14 +1,17 @@
-"""The GPU signals the metrics need, integrated over every window in one pass over the samples.
+"""The GPU signals the metrics need, integrated over every window, partition by partition.
 
 Each signal is a column of a sample file with the way it behaves between samples (see
-:mod:`efftrace.analyzer.compute.integrate`). The GPU-sample and power-buffer streams are read in chunks of a few
-record batches, so memory is bounded by a few chunks whatever the length of the trace. Two
-threads share the work: the reading thread decodes each chunk and splits it into every GPU's
-readings (:func:`_prepared`: contiguous per GPU, times in seconds), while the calling thread
-feeds the chunk before to one :class:`~efftrace.analyzer.compute.integrate.RunningIntegral` per (GPU, signal).
-Signals of one GPU read on the same polls and sharing an interpolation are integrated together
-as one block; the fields the sampler reads only every few polls form blocks of their own.
-"""
+:mod:`efftrace.analyzer.compute.integrate`). A partition (a byte range of one file,
+:mod:`efftrace.analyzer.read.partitions`) is read in chunks of a few record batches, so memory is
+bounded by a few chunks whatever its length, and integrated from its first sample into partial
+states that join with its neighbours' (:mod:`efftrace.analyzer.compute.partial_integral`): one
+implementation, whether the partitions run one after another here or as tasks on a cluster. In one
+process two threads share a partition's work: the reading thread decodes each chunk and splits it
+into every GPU's readings (:func:`_prepared`: contiguous per GPU, times in seconds), while the
+calling thread feeds the chunk before to one
+:class:`~efftrace.analyzer.compute.integrate.RunningIntegral` per (GPU, signal). Signals of one GPU
+read on the same polls and sharing an interpolation are integrated together as one block; the
+fields the sampler reads only every few polls form blocks of their own."""
 
 from __future__ import annotations
 
@@ -387,9 +390,8 @@ def integrate_partition(
     reading = Reading()
     invalid = 0
     batches = ((partition.host, batch) for batch in partition.batches(columns, reading))
-    for host, readings, left_out in read_ahead(
-        _prepared(*chunk, signals, origin_ns) for chunk in grouped_batches(batches, CHUNK_ROWS)
-    ):
+    prepared = (_prepared(*chunk, signals, origin_ns) for chunk in grouped_batches(batches, CHUNK_ROWS))
+    for host, readings, left_out in read_ahead(prepared) if partition.decode_ahead else prepared:
         feed_or_hold(host, readings)
         invalid += left_out
     release_held(wait=True)

@@ -56,6 +56,9 @@ class Partition:
     stop: int | None
     clock_offset_ns: int = 0  # subtracted from its times as read (the host's clock against the reference)
     held: tuple[pa.RecordBatch, ...] | None = field(default=None, repr=False)  # a followed stream's batches
+    # whether a second thread decodes the next chunk while this one is worked on: in one process, where
+    # the analysis is the only work; not on a cluster, whose workers each take one core per task
+    decode_ahead: bool = True
     # told (file name, bytes read, file size) as it is read, in the process that asked (never sent)
     progress: Callable[[str, int, int], None] | None = field(default=None, repr=False, compare=False)
 
