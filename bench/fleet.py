@@ -10,9 +10,10 @@ seconds with a little jitter per rank). Then, interleaved ``--repeat`` times, ea
 process: the single-process analysis, and the same analysis on a local Dask cluster of one and of
 two worker processes (one thread each), as ``effanalyze --workers`` starts it. Each process
 analyses the run twice and times the second: the steady state, without the cluster's start-up,
-first imports and first-touch allocations, which a one-off command pays once. Reported per way: wall seconds, CPU seconds (driver with the scheduler, plus every
-worker), sample rows per second, and the workers' peak RSS; and the largest relative difference of
-any figure of the JSON summary against the single process's (``figure_compare``).
+first imports and first-touch allocations, which a one-off command pays once. Reported per way:
+wall seconds, CPU seconds (the driver with the scheduler, plus every worker), sample rows per
+second, the workers' peak RSS, and the largest relative difference of any number of the JSON
+summary from the single process's (``figure_compare``).
 """
 
 from __future__ import annotations
