@@ -15,11 +15,11 @@ import dataclasses
 import logging
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from efftrace.analyzer.compute.engine import Progress
+from efftrace.analyzer.compute.engine import Progress, in_background
 from efftrace.analyzer.errors import TraceError
 from efftrace.analyzer.read.partitions import PARTITION_BYTES, Partition
 
@@ -84,14 +84,7 @@ class DaskEngine:
         then: Callable[[list[Result]], Combined],
     ) -> Future[Combined]:
         quiet = DaskEngine(self.client)  # one bar at a time: the look-ahead pass does not draw
-
-        def run() -> Combined:
-            return then(quiet.map(function, partitions, *args))
-
-        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="efftrace-look-ahead")
-        future = pool.submit(run)
-        pool.shutdown(wait=False)
-        return future
+        return in_background(lambda: then(quiet.map(function, partitions, *args)))
 
 
 def _absolute(partition: Partition) -> Partition:

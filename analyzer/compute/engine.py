@@ -62,11 +62,13 @@ class LocalEngine:
         then: Callable[[list[Result]], Combined],
     ) -> Future[Combined]:
         quiet = LocalEngine()  # one bar at a time: the look-ahead pass does not draw
+        return in_background(lambda: then(quiet.map(function, partitions, *args)))
 
-        def run() -> Combined:
-            return then(quiet.map(function, partitions, *args))
 
-        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="efftrace-look-ahead")
-        future = pool.submit(run)
-        pool.shutdown(wait=False)  # the thread ends with its one task
-        return future
+def in_background(work: Callable[[], Combined]) -> Future[Combined]:
+    """``work()`` on a thread of its own, its result asked for later: how every engine's
+    :meth:`~Engine.map_later` runs beside the caller."""
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="efftrace-look-ahead")
+    future = pool.submit(work)
+    pool.shutdown(wait=False)  # the thread ends with its one task
+    return future

@@ -321,6 +321,9 @@ def stream_batches(
             options.included_fields = sorted(found.get_field_index(name) for name in columns)
             source.seek(0)
             reader = pa.ipc.open_stream(source, options=options)
+        # text columns (the events' kind and name) are checked to be UTF-8 too: damage there would
+        # otherwise surface as a decoding error deep in the analysis; sample streams hold no text
+        full = any(pa.types.is_string(field.type) for field in expected)
         stop = None
         if byte_range is not None:  # the reader reads each message where the file stands: move it there
             start, stop = byte_range
@@ -328,7 +331,7 @@ def stream_batches(
         while stop is None or source.tell() < stop:
             try:
                 batch = reader.read_next_batch()
-                batch.validate()  # buffer sizes against lengths: a damaged batch header reads "fine" without it
+                batch.validate(full=full)  # buffer sizes against lengths: a damaged header reads "fine" without it
             except StopIteration:
                 break
             except _UNREADABLE:
