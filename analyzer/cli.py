@@ -163,7 +163,7 @@ def main() -> None:
 
 
 @main.command(cls=_RunCommand, context_settings={"help_option_names": ["-h", "--help"]})
-@click.argument("run_dir", type=click.Path(path_type=Path), required=False)
+@click.argument("run_dir", type=click.Path(path_type=str), required=False)
 @click.option(
     "--tensorboard",
     "tensorboard_dir",
@@ -220,7 +220,7 @@ def main() -> None:
 @_quiet_option
 @_one_line_errors
 def analyze(
-    run_dir: Path | None,
+    run_dir: str | None,
     tensorboard_dir: str | None,
     log_interval: int | None,
     json_path: str | None,
@@ -250,6 +250,7 @@ def analyze(
     from efftrace.analyzer.compute.metrics import analyze as compute
     from efftrace.analyzer.present import console, files, outputs, report, tensorboard_events
     from efftrace.analyzer.read.loader import open_run
+    from efftrace.analyzer.read.locations import is_local
 
     run_dir, tensorboard_dir = _run_and_tensorboard(run_dir, tensorboard_dir)
     settings = _settings(
@@ -267,6 +268,8 @@ def analyze(
     log_dir = outputs.check_log_dir(tensorboard_dir) if tensorboard_dir not in (None, _AUTO) else None
     quiet = quiet or any(output.to_stdout for output in asked.values())  # standard output is that file's
     trace = open_run(run_dir)
+    if follow and not is_local(trace.run_dir):
+        raise click.UsageError(f"--follow watches a run on this machine's filesystem, not at a URL ({run_dir})")
     alerted: set[tuple[int, str]] = set()
     if follow and not _followed(trace, settings, quiet, tensorboard_dir, log_dir, asked.get("--alerts"), alerted):
         return  # stopped with Ctrl-C: the run goes on; nothing more to say
@@ -291,6 +294,8 @@ def analyze(
             written.append(report.write_report(trace, result, asked["--report"]))
     if tensorboard_dir is not None:
         target = tensorboard_events.target_dir(result, trace.meta, log_dir)
+        if not is_local(target):
+            raise click.UsageError(f"--tensorboard: the run is at a URL; give a local DIR to write into ({target})")
         written.append(str(tensorboard_events.write_tensorboard(result, target)))
     if not quiet:
         for path in written:
@@ -298,7 +303,7 @@ def analyze(
 
 
 @main.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(path_type=str))
 @click.option(
     "--markdown", "markdown_path", metavar="PATH", help="Write the table as Markdown (- for standard output)."
 )
@@ -314,7 +319,7 @@ def analyze(
 @_quiet_option
 @_one_line_errors
 def compare(
-    run_dirs: tuple[Path, ...],
+    run_dirs: tuple[str, ...],
     markdown_path: str | None,
     csv_path: str | None,
     html_path: str | None,
@@ -424,13 +429,13 @@ def _settings(**options: Any) -> Any:
         raise click.UsageError(str(error)) from None
 
 
-def _run_and_tensorboard(run_dir: Path | None, tensorboard_dir: str | None) -> tuple[Path, str | None]:
+def _run_and_tensorboard(run_dir: str | None, tensorboard_dir: str | None) -> tuple[str, str | None]:
     """``effanalyze --tensorboard RUN_DIR`` means the run, backfilled where the trainer logged: the
     option's optional value took the run directory, so it is handed back."""
     if run_dir is not None:
         return run_dir, tensorboard_dir
     if tensorboard_dir not in (None, _AUTO) and (Path(tensorboard_dir) / "meta.json").is_file():
-        return Path(tensorboard_dir), _AUTO
+        return tensorboard_dir, _AUTO
     raise click.UsageError("give the run directory: effanalyze RUN_DIR [--tensorboard [DIR]] [OPTIONS]")
 
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from efftrace.analyzer.compute.engine import Progress, in_background
 from efftrace.analyzer.errors import TraceError
+from efftrace.analyzer.read.locations import is_local
 from efftrace.analyzer.read.partitions import PARTITION_BYTES, Partition
 
 if TYPE_CHECKING:
@@ -90,7 +91,8 @@ class DaskEngine:
 def _absolute(partition: Partition) -> Partition:
     """The partition as a worker reads it: by absolute path (its working directory is not the
     driver's), on the one core its task has (the cluster runs tasks side by side, not threads)."""
-    return dataclasses.replace(partition, path=partition.path.absolute(), progress=None, decode_ahead=False)
+    path = partition.path.absolute() if is_local(partition.path) else partition.path  # a URL is the same anywhere
+    return dataclasses.replace(partition, path=path, progress=None, decode_ahead=False)
 
 
 @contextmanager

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from pathlib import Path, PurePath
+from typing import Any
 
 
 class TraceError(Exception):
@@ -11,7 +12,9 @@ class TraceError(Exception):
     The message always starts with the path, so a user with many runs knows which one to look at.
     """
 
-    def __init__(self, path: Path | str, problem: str) -> None:
-        self.path = Path(path)
+    def __init__(self, path: Path | str | Any, problem: str) -> None:
+        # a local path, or a run at a URL (a universal_pathlib path or the URL itself), named as given
+        url = hasattr(path, "protocol") or (isinstance(path, str) and "://" in path)
+        self.path = path if isinstance(path, PurePath) or url else Path(path)
         self.problem = problem
         super().__init__(f"{self.path}: {problem}")

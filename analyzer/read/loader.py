@@ -21,6 +21,7 @@ import numpy as np
 import pyarrow as pa
 
 from efftrace.analyzer.errors import TraceError
+from efftrace.analyzer.read.locations import open_input, run_location, size_of
 from efftrace.analyzer.read.manifest import check_manifest
 from efftrace.analyzer.read.run_search import not_a_run
 from efftrace.recorder.format import schema
@@ -165,7 +166,7 @@ class Trace:
     """
 
     def __init__(self, run_dir: Path | str) -> None:
-        self.run_dir = Path(run_dir)
+        self.run_dir = run_location(run_dir)
         self.meta = _read_meta(self.run_dir)
         self.recorder_gone = _recorder_gone(self.run_dir)
         _fold_host_files(self.run_dir, self.meta)
@@ -310,7 +311,7 @@ def stream_batches(
     ``note``, and ``damaged`` is called where a damaged batch ends the reading; a file that is not an
     efftrace stream of the ``expected`` kind raises :class:`TraceError`.
     """
-    source = _open_file(path)
+    source = open_input(path)
     with source:
         options = pa.ipc.IpcReadOptions(use_threads=False)
         reader = _checked_reader(source, path, expected, note, options)
@@ -352,15 +353,8 @@ def stream_batches(
 def readable_stream(path: Path, expected: pa.Schema, note: Callable[[str], None]) -> bool:
     """Whether the file holds an efftrace stream of the ``expected`` kind with a schema to read
     (False, noted, for one cut off before or inside its header); raises :class:`TraceError` otherwise."""
-    with _open_file(path) as source:
+    with open_input(path) as source:
         return _checked_reader(source, path, expected, note, pa.ipc.IpcReadOptions(use_threads=False)) is not None
-
-
-def _open_file(path: Path) -> pa.NativeFile:
-    try:
-        return pa.OSFile(str(path))
-    except OSError as error:
-        raise TraceError(path, f"unreadable ({error})") from None
 
 
 def _checked_reader(
@@ -381,9 +375,9 @@ def _checked_reader(
 
 def _unreadable_schema(path: Path, note: Callable[[str], None]) -> None:
     """A stream whose schema cannot be read: cut off while being written (a note), or not ours (an error)."""
-    with open(path, "rb") as handle:
+    with path.open("rb") as handle:
         head = handle.read(len(_IPC_CONTINUATION) + 4)
-        rest = os.fstat(handle.fileno()).st_size - handle.tell()  # bytes after the header's length, unread
+    rest = size_of(path) - len(head)  # bytes after the header's length, unread
     if head == b"" or (head.startswith(_IPC_CONTINUATION) and len(head) < 8):
         note(f"{path.name}: empty (recording stopped before its first flush); skipped")
         return
@@ -444,5 +438,6 @@ def check_schema(path: Path, found: pa.Schema, expected: pa.Schema) -> None:
 
 
 def open_run(run_dir: Path | str | os.PathLike[str]) -> Trace:
-    """Open a run directory written by ``effrec``; raises :class:`TraceError` if it cannot be used."""
-    return Trace(Path(run_dir))
+    """Open a run directory written by ``effrec`` (a path, or a URL such as ``s3://bucket/runs/sft``:
+    :mod:`.locations`); raises :class:`TraceError` if it cannot be used."""
+    return Trace(run_location(run_dir))

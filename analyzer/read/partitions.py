@@ -21,6 +21,7 @@ import numpy as np
 import pyarrow as pa
 
 from efftrace.analyzer.read.loader import StreamFile, Trace, readable_stream, stream_batches
+from efftrace.analyzer.read.locations import is_local, size_of
 from efftrace.analyzer.read.tail import HeldTrace
 from efftrace.recorder.format import schema
 from efftrace.recorder.format.columns import from_numpy, to_numpy
@@ -71,6 +72,11 @@ class Partition:
         self.__dict__.update(state)
 
     @property
+    def whole_file(self) -> bool:
+        """Whether it is its file's every batch (offset 0 is the schema's, never a batch's)."""
+        return self.start == 0 and self.stop is None
+
+    @property
     def file_key(self) -> tuple[str, int]:
         return self.kind, self.file_index
 
@@ -79,10 +85,7 @@ class Partition:
         """Its bytes (what a progress bar counts); one that runs to the end of its file counts to it."""
         if self.held is not None:
             return sum(batch.nbytes for batch in self.held)
-        try:
-            end = self.stop if self.stop is not None else self.path.stat().st_size
-        except OSError:
-            return 0
+        end = self.stop if self.stop is not None else size_of(self.path)
         return max(end - self.start, 0)
 
     def batches(self, columns: list[str] | None, reading: Reading) -> Iterator[pa.RecordBatch]:
@@ -96,7 +99,7 @@ class Partition:
                 columns,
                 reading.notes.append,
                 self.progress,
-                (self.start, self.stop),
+                None if self.whole_file else (self.start, self.stop),
                 reading.mark_damaged,
             )
         for batch in found:
@@ -151,11 +154,14 @@ def file_partitions(
     no readable schema, which ``reading`` notes)."""
     if not readable_stream(stream.path, SCHEMAS[kind], reading.notes.append):
         return []
+    whole = [Partition(kind, stream.path, stream.host, file_index, 0, 0, None, clock_offset_ns)]
+    if not is_local(stream.path):
+        return whole  # finding a remote file's batches would download it: it is read whole, by one task
     try:
         offsets = batch_offsets(stream.path)
-        size = stream.path.stat().st_size
+        size = size_of(stream.path)
     except (pa.ArrowException, OSError, ValueError):
-        return [Partition(kind, stream.path, stream.host, file_index, 0, 0, None, clock_offset_ns)]
+        return whole
     firsts = split_offsets(offsets, size, target_bytes)
     if not firsts:
         return []  # a schema and no batch yet

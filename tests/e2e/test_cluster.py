@@ -93,6 +93,18 @@ def test_every_sample_trace_on_a_local_cluster(local_client, trace):
     assert cluster_notes == notes
 
 
+def test_a_run_at_a_url_on_a_local_cluster(local_client):
+    """A ``file://`` URL: every worker process opens the files through fsspec, one task per file."""
+    trace = ROOT / "sample_traces" / "h200-zero2-full-sft" / "trace"
+    url = f"file://{trace.resolve()}"
+    expected, notes = document(trace)
+    got, cluster_notes = document(url, DaskEngine(local_client))
+    assert got.pop("run_dir") == url
+    expected.pop("run_dir")
+    assert_same(expected, got)
+    assert cluster_notes == notes
+
+
 def _effanalyze(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(BIN / "effanalyze"), *args], capture_output=True, text=True, timeout=180, env={**os.environ, "CI": "1"}
