@@ -148,7 +148,7 @@ def _recorder_gone(run_dir: Path) -> list[dict[str, Any]]:
     return [info for _, info in json_objects(run_dir, schema.RECORDER_GONE_PREFIX)]
 
 
-def _on_reference_clock(batch: pa.RecordBatch, offset_ns: int) -> pa.RecordBatch:
+def on_reference_clock(batch: pa.RecordBatch, offset_ns: int) -> pa.RecordBatch:
     """The batch with its ``time_ns`` moved by a host's clock offset (events are moved by the analysis)."""
     at = batch.schema.get_field_index("time_ns")
     if at < 0:
@@ -285,7 +285,7 @@ class Trace:
             offset = self.clock_offsets_ns.get(stream.host, 0)
             for batch in self._read_stream(stream.path, expected, columns):
                 batch = batch.select(columns) if columns is not None else batch
-                yield stream.host, _on_reference_clock(batch, offset) if offset else batch
+                yield stream.host, on_reference_clock(batch, offset) if offset else batch
 
     def _read_stream(
         self, path: Path, expected: pa.Schema, columns: list[str] | None = None

@@ -20,11 +20,10 @@ from typing import Literal
 import numpy as np
 import pyarrow as pa
 
-from efftrace.analyzer.read.loader import StreamFile, Trace, readable_stream, stream_batches
+from efftrace.analyzer.read.loader import StreamFile, Trace, on_reference_clock, readable_stream, stream_batches
 from efftrace.analyzer.read.locations import is_local, size_of
 from efftrace.analyzer.read.tail import HeldTrace
 from efftrace.recorder.format import schema
-from efftrace.recorder.format.columns import from_numpy, to_numpy
 
 Kind = Literal["gpu", "power"]
 PARTITION_BYTES = 32 << 20  # about a second of work per task: a cluster's ~1 ms per task is lost in it
@@ -64,12 +63,7 @@ class Partition:
     progress: Callable[[str, int, int], None] | None = field(default=None, repr=False, compare=False)
 
     def __getstate__(self) -> dict[str, object]:
-        state = dict(self.__dict__)
-        state["progress"] = None
-        return state
-
-    def __setstate__(self, state: dict[str, object]) -> None:
-        self.__dict__.update(state)
+        return {**self.__dict__, "progress": None}
 
     @property
     def whole_file(self) -> bool:
@@ -104,14 +98,7 @@ class Partition:
             )
         for batch in found:
             batch = batch.select(columns) if columns is not None else batch
-            yield _shifted(batch, self.clock_offset_ns) if self.clock_offset_ns else batch
-
-
-def _shifted(batch: pa.RecordBatch, offset_ns: int) -> pa.RecordBatch:
-    at = batch.schema.get_field_index("time_ns")
-    columns = list(batch.columns)
-    columns[at] = from_numpy(to_numpy(batch.column(at)).astype(np.int64) - offset_ns)
-    return pa.RecordBatch.from_arrays(columns, schema=batch.schema)
+            yield on_reference_clock(batch, self.clock_offset_ns) if self.clock_offset_ns else batch
 
 
 def batch_offsets(path: Path) -> list[int]:
