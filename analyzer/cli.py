@@ -110,7 +110,7 @@ def _cluster_options(command: Callable[..., None]) -> Callable[..., None]:
 
 
 @contextlib.contextmanager
-def _engine(workers: int | None, scheduler: str | None, quiet: bool) -> Iterator[Any]:
+def _engine(workers: int | None, scheduler: str | None) -> Iterator[Any]:
     """Where the analysis runs: this process (None), or a Dask cluster; its failures are one line."""
     if workers is None and scheduler is None:
         yield None
@@ -138,12 +138,13 @@ def _progress(quiet: bool, *traces: Any, engine: Any = None) -> Iterator[None]:
     from efftrace.analyzer.present.progress import Progress
 
     bar = Progress(enabled=False if quiet else None)
-    for reporter in (*traces, *([engine] if engine is not None else [])):
+    reporters = [*traces, *([engine] if engine is not None else [])]
+    for reporter in reporters:
         reporter.progress = bar.update if bar.enabled else None
     try:
         yield
     finally:
-        for reporter in (*traces, *([engine] if engine is not None else [])):
+        for reporter in reporters:
             reporter.progress = None
         bar.close()
 
@@ -275,7 +276,7 @@ def analyze(
         return  # stopped with Ctrl-C: the run goes on; nothing more to say
     if follow:
         trace = open_run(run_dir)  # the run as effrec finished it (its streams compacted)
-    with _engine(workers, scheduler, quiet) as engine, _progress(quiet, trace, engine=engine):
+    with _engine(workers, scheduler) as engine, _progress(quiet, trace, engine=engine):
         result = compute(trace, settings, engine)
     if not quiet:
         click.echo(console.render(result))
@@ -338,7 +339,7 @@ def compare(
     asked = _outputs(("--markdown", markdown_path), ("--csv", csv_path), ("--html", html_path))
     quiet = quiet or any(output.to_stdout for output in asked.values())
     traces = [open_run(run_dir) for run_dir in run_dirs]  # every run checked before any is analysed
-    with _engine(workers, scheduler, quiet) as engine, _progress(quiet, *traces, engine=engine):
+    with _engine(workers, scheduler) as engine, _progress(quiet, *traces, engine=engine):
         results = _each_run(traces, lambda trace: compute(trace, settings, engine), engine is not None)
     runs = [comparison.Compared(trace, result) for trace, result in zip(traces, results, strict=True)]
     if not quiet:

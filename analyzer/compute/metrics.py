@@ -224,7 +224,7 @@ def _narrowed(
 ) -> CounterWindows:
     """The groups' spans narrowed to the counter's readings, from the partitions' (those a damaged
     batch did not put after the end of their file's reading)."""
-    used = used_partitions([(partition, part) for partition, part in zip(partitions, found, strict=True)])
+    used = used_partitions(list(zip(partitions, found, strict=True)))
     return counter_windows([part for _, part in used], groups.starts_ns, groups.ends_ns, origin_ns)
 
 

@@ -423,34 +423,37 @@ def integrate_signals(
     by_file: dict[tuple[str, int], list[tuple[Partition, PartitionIntegrals]]] = {}
     for partition, result in used_partitions(results):
         by_file.setdefault(partition.file_key, []).append((partition, result))
-    joined_files = {key: _joined_file(taken, edges, known) for key, taken in by_file.items()}
+    # each file's edges (its host's, for the checked signals), worked out once for its join and its windows
+    points = {key: {checked: edges.of(checked, known, taken[0][0].host) for checked in (False, True)}
+              for key, taken in by_file.items()}  # fmt: skip
+    joined_files = {key: _joined_file(taken, points[key]) for key, taken in by_file.items()}
     again = [dataclasses.replace(taken[0][0], stop=None) for key, taken in by_file.items() if joined_files[key] is None]
     for partition, result in zip(again, engine.map(integrate_partition, again, edges, known, origin_ns), strict=True):
         by_file[partition.file_key] = [(partition, result)]
-        joined_files[partition.file_key] = _joined_file(by_file[partition.file_key], edges, known)
+        joined_files[partition.file_key] = _joined_file(by_file[partition.file_key], points[partition.file_key])
     notes = [note for taken in by_file.values() for _, result in taken for note in result.reading.notes]
-    return _signal_integrals(by_file, joined_files, edges, known), notes
+    return _signal_integrals(by_file, joined_files, points), notes
+
+
+FileEdges = dict[bool, tuple[np.ndarray, np.ndarray, np.ndarray]]  # checked -> Edges.of(...) for one file
 
 
 def _joined_file(
-    taken: list[tuple[Partition, PartitionIntegrals]], edges: Edges, counter: CounterWindows | None
+    taken: list[tuple[Partition, PartitionIntegrals]], points: FileEdges
 ) -> dict[tuple[GpuKey, str], PartialIntegral] | None:
     """One file's partitions joined, per (GPU, signal); None where some signal's do not join."""
-    host = taken[0][0].host
-    points = {checked: edges.of(checked, counter, host)[0] for checked in (False, True)}
     by_key: dict[tuple[GpuKey, str], list[PartialIntegral]] = {}
     for _, result in taken:
         for key, state in result.states.items():
             by_key.setdefault(key, []).append(state)
-    whole = {key: joined(states, points[SIGNAL_BY_NAME[key[1]].checked]) for key, states in by_key.items()}
+    whole = {key: joined(states, points[SIGNAL_BY_NAME[key[1]].checked][0]) for key, states in by_key.items()}
     return None if any(state is None for state in whole.values()) else whole  # type: ignore[return-value]
 
 
 def _signal_integrals(
     by_file: dict[tuple[str, int], list[tuple[Partition, PartitionIntegrals]]],
     joined_files: dict[tuple[str, int], dict[tuple[GpuKey, str], PartialIntegral] | None],
-    edges: Edges,
-    counter: CounterWindows | None,
+    points: dict[tuple[str, int], FileEdges],
 ) -> SignalIntegrals:
     """The joined states evaluated over the windows."""
     integral: dict[GpuKey, dict[str, np.ndarray]] = {}
@@ -459,14 +462,12 @@ def _signal_integrals(
     dropped = resets = invalid = 0
     ends = []
     for key, taken in by_file.items():
-        host = taken[0][0].host
-        points = {checked: edges.of(checked, counter, host) for checked in (False, True)}
         invalid += sum(result.invalid for _, result in taken)
         for _, result in taken:
             for (gpu, name), count in result.samples.items():
                 counts.setdefault(gpu, {})[name] = counts.get(gpu, {}).get(name, 0) + count
         for (gpu, name), state in (joined_files[key] or {}).items():
-            _, start_at, end_at = points[SIGNAL_BY_NAME[name].checked]
+            _, start_at, end_at = points[key][SIGNAL_BY_NAME[name].checked]
             at_start, covered_start = state.at(start_at)
             at_end, covered_end = state.at(end_at)
             integral.setdefault(gpu, {})[name] = at_end - at_start
