@@ -103,20 +103,23 @@ def train_steps(events: pa.Table) -> Steps:
     backwards = int(forwards.size - np.count_nonzero(forwards))
     rows = rows[forwards]
     step_all = _column(events, "step", np.float64)  # nulls as NaN, never among the chosen rows
-    rows = rows[np.lexsort((_column(events, "rank", np.int64)[rows], step_all[rows]))]
+    rank_all = _column(events, "rank", np.int64)
+    rows = rows[np.lexsort((rank_all[rows], step_all[rows]))]
 
     def column(name: str, dtype: type = np.float64) -> np.ndarray:
         return _column(events, name, dtype)[rows]
 
     step = step_all[rows].astype(np.int64)
-    rank = column("rank", np.int64)
+    rank = rank_all[rows]
     start = start_all[rows]
     end = end_all[rows]
     first = np.flatnonzero(np.concatenate(([True], step[1:] != step[:-1])))[: step.size]
     same_rank_again = (step[1:] == step[:-1]) & (rank[1:] == rank[:-1])
 
     duration = (end - start) / NS
-    if rank.size and rank.min() >= 0:  # ranks are small integers: counted directly, no sort
+    # ranks are small integers, counted directly (no sort) where a table of them is no larger than the
+    # rows; a damaged or odd rank (2^31) would make that table gigabytes, so those are sorted instead
+    if rank.size and rank.min() >= 0 and rank.max() < rank.size:
         per_rank_count = np.bincount(rank)
         ranks_seen = np.flatnonzero(per_rank_count)
         per_rank_total = np.bincount(rank, weights=duration)[ranks_seen]

@@ -56,3 +56,15 @@ def test_an_interval_of_one_is_one_window_per_step():
 def test_no_steps_no_windows():
     windows = log_windows(train_steps(_events([])), 10)
     assert windows.count == 0 and np.asarray(windows.first).size == 0
+
+
+def test_a_rank_number_far_beyond_the_rows_is_merged_without_a_table_that_large():
+    """Ranks are counted through a dense table only when it is no larger than the rows: a damaged
+    rank of 2^31 - 1 would otherwise allocate 16 GiB."""
+    events = _events([1, 2, 3], ranks=1)
+    ranks = np.array(events.column("rank").to_pylist())
+    ranks[-1] = np.iinfo(np.int32).max
+    events = events.set_column(events.schema.get_field_index("rank"), "rank", pa.array(ranks, pa.int32()))
+    steps = train_steps(events)
+    assert steps.rank_ids.tolist() == [0, np.iinfo(np.int32).max]
+    assert steps.rank_mean_duration_s.tolist() == [0.9, 0.9]
