@@ -24,6 +24,7 @@ from efftrace.recorder import __version__, meta
 from efftrace.recorder.config import (
     ENERGY_INTERVAL_S,
     ENV_CUDA_SYNC,
+    ENV_PROFILE_STEPS,
     ENV_RECORDER_PID,
     ENV_RUN_DIR,
     FLUSH_INTERVAL_S,
@@ -33,7 +34,7 @@ from efftrace.recorder.config import (
     polls_per,
 )
 from efftrace.recorder.format import schema
-from efftrace.recorder.format.options import CheckedOption
+from efftrace.recorder.format.options import CheckedOption, StepRange
 from efftrace.recorder.format.ranges import POLL_INTERVAL_S
 from efftrace.recorder.run_dir import create_run_dir, default_name, job_name, safe_name, shared_run_dir
 from efftrace.recorder.sampling.host import HostSampling
@@ -67,7 +68,7 @@ def _resolve_program(program: str) -> str:
     return found
 
 
-def child_environment(run_dir: Path, cuda_sync: bool) -> dict[str, str]:
+def child_environment(run_dir: Path, cuda_sync: bool, profile_steps: tuple[int, int] | None = None) -> dict[str, str]:
     """The command's environment plus what its Python processes need to record themselves."""
     env = dict(os.environ)
     existing = [entry for entry in env.get("PYTHONPATH", "").split(os.pathsep) if entry]
@@ -75,6 +76,9 @@ def child_environment(run_dir: Path, cuda_sync: bool) -> dict[str, str]:
     env[ENV_RUN_DIR] = str(run_dir.resolve())
     env[ENV_CUDA_SYNC] = "1" if cuda_sync else "0"
     env[ENV_RECORDER_PID] = str(os.getpid())
+    env.pop(ENV_PROFILE_STEPS, None)  # only effrec's own option profiles, never a variable left in a shell
+    if profile_steps is not None:
+        env[ENV_PROFILE_STEPS] = f"{profile_steps[0]}-{profile_steps[1]}"
     return env
 
 
@@ -127,6 +131,13 @@ def _say(message: str) -> None:
     help="Take step times on the host's clock instead of CUDA events (the CPU's view of the step).",
 )
 @click.option(
+    "--profile-steps",
+    type=StepRange("--profile-steps"),
+    help="Run the PyTorch profiler over steps A to B (at most 20) on every rank and keep its traces in the "
+    "run directory; the only option that slows the steps it covers. effanalyze reports their top kernels "
+    "and GPU idle time (pip install 'efftrace[profile]').",
+)
+@click.option(
     "--status",
     is_flag=True,
     help="Print a live line on stderr every 2 s: elapsed time, last finished step, power drawn now.",
@@ -139,6 +150,7 @@ def effrec(
     run_dir: str | None,
     interval: float | None,
     no_sync: bool,
+    profile_steps: tuple[int, int] | None,
     status: bool,
     command: tuple[str, ...],
 ) -> int:
@@ -159,7 +171,16 @@ def effrec(
         os.execv(program, argv)  # EFFICIENTLLM_METRICS_ENABLED=false: the command, untouched
     interval_s = interval if interval is not None else settings.interval_s
     folder = _run_dir(out, name, run_dir, argv)
-    return record(folder, argv, program, interval_s, settings.history_size, cuda_sync=not no_sync, status=status)
+    return record(
+        folder,
+        argv,
+        program,
+        interval_s,
+        settings.history_size,
+        cuda_sync=not no_sync,
+        status=status,
+        profile_steps=profile_steps,
+    )
 
 
 def _run_dir(out: str, name: str | None, given: str | None, argv: list[str]) -> Path:
@@ -192,6 +213,7 @@ def record(
     history_size: int,
     cuda_sync: bool,
     status: bool = False,
+    profile_steps: tuple[int, int] | None = None,
 ) -> int:
     """Sample, run the command to its end, finalise; returns the exit code to leave with."""
     sampling = HostSampling(run_dir, interval_s, history_size, os.environ.get("CUDA_VISIBLE_DEVICES"))
@@ -208,6 +230,7 @@ def record(
             "cuda_sync": cuda_sync,
             "flush_interval_s": FLUSH_INTERVAL_S,
             "history_size": history_size,
+            "profile_steps": None if profile_steps is None else list(profile_steps),
         },
         host,
         ["effrec", *sys.argv[1:]],
@@ -233,7 +256,7 @@ def record(
     # Installed before the command starts: a signal that arrives while it starts is not lost.
     previous = {signum: signal.signal(signum, forward) for signum in FORWARDED_SIGNALS}
     try:
-        child = subprocess.Popen([program, *argv[1:]], env=child_environment(run_dir, cuda_sync))
+        child = subprocess.Popen([program, *argv[1:]], env=child_environment(run_dir, cuda_sync, profile_steps))
     except OSError as error:
         for signum, handler in previous.items():
             signal.signal(signum, handler)

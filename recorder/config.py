@@ -10,7 +10,14 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from efftrace.recorder.format.ranges import HISTORY_SIZE, LOG_INTERVAL, POLL_INTERVAL_S, Accepted, parse_switch
+from efftrace.recorder.format.ranges import (
+    HISTORY_SIZE,
+    LOG_INTERVAL,
+    POLL_INTERVAL_S,
+    Accepted,
+    parse_step_range,
+    parse_switch,
+)
 from efftrace.recorder.format.units import DEFAULT_LOG_INTERVAL, ENV_LOG_INTERVAL
 from efftrace.recorder.log import warn
 
@@ -24,6 +31,8 @@ ENV_RUN_DIR = "EFFTRACE_RUN_DIR"
 ENV_CUDA_SYNC = "EFFTRACE_CUDA_SYNC"
 ENV_RECORDER_PID = "EFFTRACE_RECORDER_PID"
 """effrec's own process id, so that a training process can tell when effrec is gone."""
+ENV_PROFILE_STEPS = "EFFTRACE_PROFILE_STEPS"
+"""``effrec --profile-steps A-B``: the steps every rank runs under the PyTorch profiler."""
 
 DEFAULT_INTERVAL_S = 0.1
 DEFAULT_HISTORY_SIZE = 1000
@@ -105,3 +114,17 @@ class RecorderSettings:
 def cuda_sync_enabled(env: Mapping[str, str] | None = None) -> bool:
     env = os.environ if env is None else env
     return parse_switch(env.get(ENV_CUDA_SYNC, "1")) is not False
+
+
+def profiled_steps(env: Mapping[str, str] | None = None) -> tuple[int, int] | None:
+    """The steps to profile (``--profile-steps``), or None; a bad value is warned about and ignored
+    (inside a training process, which must never fail because of the recorder)."""
+    env = os.environ if env is None else env
+    raw = env.get(ENV_PROFILE_STEPS, "")
+    if not raw.strip():
+        return None
+    try:
+        return parse_step_range(ENV_PROFILE_STEPS, raw)
+    except ValueError as error:
+        warn(f"{error}; no steps are profiled")
+        return None

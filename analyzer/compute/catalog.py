@@ -296,6 +296,24 @@ ENTRIES: tuple[Entry, ...] = (
     Entry("power_average_watts", "Averaged power", "W", per_gpu_column=True),
     Entry("sm_clock_mhz", "SM clock", "MHz", gpus="mean", windows_column=True, per_gpu_column=True),
     Entry("temperature_c", "Temperature", "°C", gpus="max", windows_column=True, per_gpu_column=True),
+    # The share of the window the clocks were held down, by NVML's clock-event reasons; the job's value
+    # is its worst GPU's, since one throttled GPU holds back every rank that waits for it.
+    Entry(
+        "power_capped_ratio",
+        "Clocks held by the power cap",
+        "ratio",
+        gpus="max",
+        windows_column=True,
+        per_gpu_column=True,
+    ),
+    Entry(
+        "thermal_slowdown_ratio",
+        "Clocks cut by heat or hardware slowdown",
+        "ratio",
+        gpus="max",
+        windows_column=True,
+        per_gpu_column=True,
+    ),
     Entry(
         "coverage_memory", "Coverage of memory samples", "ratio", gpus="min", windows_column=True, per_gpu_column=True
     ),

@@ -105,6 +105,8 @@ def _gpu_columns(totals: _GpuTotals, settings: AnalysisSettings) -> dict[GpuKey,
         columns["dram_bw_ratio"], _ = totals.mean(gpu, "gpm_dram", 0.01)
         columns["sm_clock_mhz"], _ = totals.mean(gpu, "sm_clock")
         columns["temperature_c"], _ = totals.mean(gpu, "temperature")
+        columns["power_capped_ratio"], _ = totals.mean(gpu, "power_capped")
+        columns["thermal_slowdown_ratio"], _ = totals.mean(gpu, "thermal_slowdown")
         for name in ("power_buffer", "power_instant", "power_average"):
             columns[f"{name}_watts"], _ = totals.mean(gpu, name, 1e-3)
         columns["aec_watts"], columns["coverage_power"] = totals.mean(gpu, power, 1e-3)

@@ -46,6 +46,17 @@ class Signal:
     source: str  # what the figure is read from, as users see it
     buffer: bool = False  # from the driver power buffer file rather than the GPU poll
     checked: bool = False  # compared with the energy counter, so also integrated over the spans between its readings
+    bits: int = 0  # a bit-mask column: the signal is 1 while any of these bits is set, else 0
+
+
+POWER_CAP_REASONS = 0x4 | 0x80
+"""NVML's clock-event reasons for power: the software power cap (nvmlClocksEventReasonSwPowerCap) and
+the hardware power brake (…HwPowerBrakeSlowdown, an external signal from the board or system)."""
+THERMAL_REASONS = 0x8 | 0x20 | 0x40
+"""The reasons for heat and hardware protection: hardware slowdown (…HwSlowdown: too hot, or drawing too
+much), software and hardware thermal slowdown. Idle (0x1), an application-clock setting (0x2), sync
+boost (0x10) and the display clock (0x100) lower the clocks without throttling the work, so no signal
+counts them."""
 
 
 SIGNALS = (
@@ -57,6 +68,8 @@ SIGNALS = (
     Signal("gpm_dram", "gpm_dram_bw_pct", "backward", "GPM DRAM bandwidth"),
     Signal("sm_clock", "sm_clock_mhz", "linear", "NVML SM clock"),
     Signal("temperature", "temperature_c", "linear", "NVML temperature"),
+    Signal("power_capped", "clock_event_reasons", "linear", "NVML clock-event reasons", bits=POWER_CAP_REASONS),
+    Signal("thermal_slowdown", "clock_event_reasons", "linear", "NVML clock-event reasons", bits=THERMAL_REASONS),
     Signal("power_instant", "power_instant_mw", "linear", "NVML instant power (field POWER_INSTANT)", checked=True),
     Signal(
         "power_average", "power_avg_mw", "linear", "NVML 1-s averaged power (nvmlDeviceGetPowerUsage)", checked=True
@@ -264,7 +277,11 @@ def _prepared(host: str, table: pa.Table, signals: list[Signal], origin_ns: int)
     invalid = 0
     for signal in signals:
         column = table.column(signal.column)
-        if column.null_count == 0 and not pa.types.is_floating(column.type):
+        if signal.bits:  # 1 while any of its reasons is set: integrated, the time they were
+            values, valid = values_and_validity(column)
+            columns[signal.name] = (values & np.uint64(signal.bits) != 0).astype(np.float64)
+            presence[signal.name] = None if valid is None or valid.all() else valid
+        elif column.null_count == 0 and not pa.types.is_floating(column.type):
             columns[signal.name], presence[signal.name] = column, None  # a reading in every row, none impossible
         else:  # a null is a missing sample, never zero: its value is read only where valid
             values, valid = values_and_validity(column)
@@ -386,7 +403,9 @@ def integrate_partition(
         feed(host, readings)
 
     signals = [signal for signal in SIGNALS if signal.buffer == (partition.kind == "power")]
-    columns = ["time_ns", "gpu", *(signal.column for signal in signals)]
+    columns = list(
+        dict.fromkeys(["time_ns", "gpu", *(signal.column for signal in signals)])
+    )  # two signals may share one
     reading = Reading()
     invalid = 0
     batches = ((partition.host, batch) for batch in partition.batches(columns, reading))

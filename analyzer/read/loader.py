@@ -52,6 +52,7 @@ class RecordedGpu:
     uuid: str | None
     memory_total_bytes: int | None
     power_limit_mw: int | None
+    max_sm_clock_mhz: int | None = None  # None: recorded before effrec asked for it
     energy_scope: str = "gpu"  # what its energy counter covers: "gpu", or "module" on a Grace Hopper module
     parent_uuid: str | None = None  # a MIG instance's physical GPU, whose power and energy it reports
 
@@ -230,6 +231,7 @@ class Trace:
                         uuid=gpu.get("uuid"),
                         memory_total_bytes=gpu.get("memory_total_bytes"),
                         power_limit_mw=gpu.get("power_limit_mw"),
+                        max_sm_clock_mhz=gpu.get("max_sm_clock_mhz"),
                         energy_scope=str(gpu.get("energy_scope") or "gpu"),
                         parent_uuid=(gpu.get("mig") or {}).get("parent_uuid"),
                     )
@@ -317,9 +319,10 @@ def stream_batches(
         reader = _checked_reader(source, path, expected, note, options)
         if reader is None:
             return
+        found = reader.schema
+        absent = [field for field in absent_columns(found, expected) if columns is None or field.name in columns]
         if columns is not None:  # reopen, decoding only the columns asked for (by their place in this file)
-            found = reader.schema
-            options.included_fields = sorted(found.get_field_index(name) for name in columns)
+            options.included_fields = sorted(found.get_field_index(name) for name in columns if name in found.names)
             source.seek(0)
             reader = pa.ipc.open_stream(source, options=options)
         # text columns (the events' kind and name) are checked to be UTF-8 too: damage there would
@@ -345,7 +348,7 @@ def stream_batches(
                 return
             if progress is not None:
                 progress(path.name, source.tell(), source.size())
-            yield batch
+            yield with_absent_columns(batch, absent) if absent else batch
         if progress is not None and stop is None:
             progress(path.name, source.size(), source.size())
 
@@ -418,6 +421,21 @@ def joined_batches(batches: Iterator[tuple[str, pa.RecordBatch]], rows: int) -> 
         yield host, table.combine_chunks()
 
 
+def with_absent_columns(batch: pa.RecordBatch, absent: list[pa.Field]) -> pa.RecordBatch:
+    """``batch`` with a column of nulls for each of ``absent``: columns added to the format after the
+    file was recorded (:data:`~efftrace.recorder.format.schema.ADDED_COLUMNS`), so that every reader
+    sees one schema and an old trace's missing signal reads as not recorded."""
+    for field in absent:
+        batch = batch.append_column(field, pa.nulls(batch.num_rows, field.type))
+    return batch
+
+
+def absent_columns(found: pa.Schema, expected: pa.Schema) -> list[pa.Field]:
+    """The columns of ``expected`` a file of schema ``found`` was recorded without (only added ones
+    pass :func:`check_schema`)."""
+    return [field for field in expected if field.name not in found.names]
+
+
 def check_schema(path: Path, found: pa.Schema, expected: pa.Schema) -> None:
     """Raise :class:`TraceError` unless ``found`` is an efftrace stream of the ``expected`` kind and a known version."""
     version = (found.metadata or {}).get(_FORMAT_KEY)
@@ -428,10 +446,14 @@ def check_schema(path: Path, found: pa.Schema, expected: pa.Schema) -> None:
             raise TraceError(path, f"invalid trace format version {version!r}") from None
         _check_version(path, number)
     table = expected.metadata[b"efftrace.table"].decode()
-    missing = [field.name for field in expected if field.name not in found.names]
+    missing = [
+        field.name for field in expected if field.name not in found.names and field.name not in schema.ADDED_COLUMNS
+    ]
     if missing:
         raise TraceError(path, f"not an efftrace {table} stream (missing columns: {', '.join(missing)})")
     for field in expected:
+        if field.name not in found.names:
+            continue  # a column added after this file was recorded: read as nulls
         actual = found.field(field.name).type
         if actual != field.type:
             raise TraceError(path, f"column {field.name} is {actual}, not {field.type} as efftrace {table} streams are")

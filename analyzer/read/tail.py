@@ -20,7 +20,7 @@ from typing import IO
 import numpy as np
 import pyarrow as pa
 
-from efftrace.analyzer.read.loader import StreamFile, Trace, check_schema
+from efftrace.analyzer.read.loader import StreamFile, Trace, absent_columns, check_schema, with_absent_columns
 from efftrace.recorder.format import schema
 from efftrace.recorder.format.columns import from_numpy, to_numpy
 
@@ -37,6 +37,7 @@ class StreamTail:
         self._handle: IO[bytes] | None = None
         self._offset = 0
         self._schema: pa.Schema | None = None
+        self._absent: list[pa.Field] = []  # columns added to the format after this file was recorded
         self.ended = False  # the writer closed the stream: nothing more will come
         self.bytes_read = 0
 
@@ -67,8 +68,10 @@ class StreamTail:
             if self._schema is None:
                 self._schema = pa.ipc.read_schema(message)
                 check_schema(self.path, self._schema, self._expected)
+                self._absent = absent_columns(self._schema, self._expected)
             else:
-                batches.append(pa.ipc.read_record_batch(message, self._schema))
+                batch = pa.ipc.read_record_batch(message, self._schema)
+                batches.append(with_absent_columns(batch, self._absent) if self._absent else batch)
             consumed = reader.tell()
         self._offset += consumed
         return batches

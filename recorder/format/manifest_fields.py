@@ -49,6 +49,9 @@ GPU: dict[str, type | tuple[type, ...]] = {
     "module_power": bool,
     "energy_scope": str,
     "mig": dict,
+    "memory_total_bytes": int,
+    "power_limit_mw": int,
+    "max_sm_clock_mhz": int,
 }
 MIG: dict[str, type | tuple[type, ...]] = {"parent_index": int, "parent_uuid": str, "slot": int}
 RANK: dict[str, type | tuple[type, ...]] = {

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from efftrace.recorder.format.ranges import Accepted
+from efftrace.recorder.format.ranges import Accepted, parse_step_range
 
 
 class CheckedOption(click.ParamType):
@@ -24,5 +24,22 @@ class CheckedOption(click.ParamType):
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         try:
             return self.accepted.check(self.option, value)
+        except ValueError as error:
+            raise click.UsageError(str(error), ctx) from None
+
+
+class StepRange(click.ParamType):
+    """``--profile-steps A-B``: first and last step, refused in the words of :func:`parse_step_range`."""
+
+    name = "A-B"
+
+    def __init__(self, option: str) -> None:
+        self.option = option
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, tuple):
+            return value
+        try:
+            return parse_step_range(self.option, str(value))
         except ValueError as error:
             raise click.UsageError(str(error), ctx) from None

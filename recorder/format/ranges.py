@@ -87,3 +87,26 @@ def parse_switch(raw: str) -> bool | None:
     if text in FALSE_SPELLINGS:
         return False
     return None
+
+
+PROFILED_STEPS_MAX = 20
+"""The most steps ``--profile-steps`` profiles: a profile grows by megabytes a step and slows every step
+it covers, and a few steps already show the kernels and gaps that repeat."""
+
+
+def parse_step_range(name: str, raw: str) -> tuple[int, int]:
+    """``A-B`` (or ``A``: one step) as the first and last optimizer step, 1-based and inclusive;
+    raises ValueError naming ``name``, the value and what it accepts."""
+    text = raw.strip()
+    first_text, dash, last_text = text.partition("-")
+    try:
+        first = int(first_text)
+        last = int(last_text) if dash else first
+    except ValueError:
+        first = last = 0
+    if not 1 <= first <= last or last - first + 1 > PROFILED_STEPS_MAX or last > 1_000_000_000:
+        raise ValueError(
+            f"{name}={_shown(raw)} is not accepted: give steps A-B, 1 <= A <= B, "
+            f"at most {PROFILED_STEPS_MAX} steps (the Trainer's global steps, counted from 1)"
+        )
+    return first, last

@@ -35,6 +35,9 @@ EVENTS_PREFIX = "events-"
 RANK_INFO_PREFIX = "rank-"
 HOST_MANIFEST_PREFIX = "host-"
 """``host-<host>.json``: one host's own manifest (its GPUs, clocks, sampler cost, status), written by its effrec."""
+PROFILE_PREFIX = "profile-"
+PROFILE_SUFFIX = ".pt.trace.json.gz"
+"""``profile-<host>-r<rank>.pt.trace.json.gz``: one rank's PyTorch profiler trace of ``effrec --profile-steps``."""
 RECORDER_GONE_PREFIX = "recorder-gone-"
 """``recorder-gone-<host>-r<rank>.json``: a training process saw its effrec stop before the job did."""
 ARROW_SUFFIX = ".arrow"
@@ -71,6 +74,9 @@ GPU_SAMPLES_SCHEMA = pa.schema(
         pa.field("gpm_sm_activity_pct", pa.float32()),
         pa.field("gpm_tensor_activity_pct", pa.float32()),
         pa.field("gpm_dram_bw_pct", pa.float32()),
+        # nvmlDeviceGetCurrentClocksEventReasons: why the clocks are below their maximum (a bit mask,
+        # NVML's nvmlClocksEventReason* values); the maximum itself is in the host manifest
+        pa.field("clock_event_reasons", pa.uint64()),
     ],
     metadata=_metadata("gpu_samples"),
 )
@@ -104,9 +110,17 @@ EVENTS_SCHEMA = pa.schema(
         pa.field("mem_allocated_bytes", pa.int64()),  # torch.cuda.memory_allocated()
         pa.field("mem_reserved_bytes", pa.int64()),  # torch.cuda.memory_reserved()
         pa.field("mem_peak_bytes", pa.int64()),  # torch.cuda.max_memory_allocated(), cumulative
+        # the host's clock at the step's hooks; start_ns/end_ns are the GPU's where ``synced``
+        pa.field("host_start_ns", pa.int64()),
+        pa.field("host_end_ns", pa.int64()),
     ],
     metadata=_metadata("events"),
 )
+
+
+ADDED_COLUMNS = frozenset({"clock_event_reasons", "host_start_ns", "host_end_ns"})
+"""Columns added to v1 after its first traces were recorded. They are additive (a reader of the first
+v1 ignores them), so the version stays 1; a reader fills them with nulls where a file lacks them."""
 
 
 def host_tag(hostname: str) -> str:
@@ -132,6 +146,10 @@ def rank_info_file(host: str, rank: int) -> str:
 
 def host_manifest_file(host: str) -> str:
     return f"{HOST_MANIFEST_PREFIX}{host_tag(host)}.json"
+
+
+def profile_file(host: str, rank: int) -> str:
+    return f"{PROFILE_PREFIX}{host_tag(host)}-r{rank}{PROFILE_SUFFIX}"
 
 
 def recorder_gone_file(host: str, rank: int) -> str:

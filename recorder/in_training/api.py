@@ -133,6 +133,7 @@ class Recorder:
         number = self._next_step if step is None else step
         start_ns = time.time_ns()
         yield record
+        host_end_ns = time.time_ns()  # the host is done queueing; the GPU may still be working on it
         synced = torch_probe.synchronize() if self.cuda_sync else False
         end_ns = time.time_ns()
         self._next_step = number + 1
@@ -142,6 +143,8 @@ class Recorder:
             end_ns,
             step=number,
             synced=synced,
+            host_start_ns=start_ns,
+            host_end_ns=host_end_ns,
             micro_batches=1,
             samples=record.samples,
             tokens=record.tokens,

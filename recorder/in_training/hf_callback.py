@@ -6,9 +6,13 @@ that records without ``effrec`` can call :meth:`EffTraceCallback.install` on its
 Timing: a step runs from ``on_step_begin`` (its micro-batches are already fetched) to
 ``on_step_end``. On a GPU both are CUDA events in the training stream (:mod:`efftrace.recorder.in_training.gpu_clock`),
 so a step's end is when the GPU finished it, not when the CPU queued it, and nothing waits for
-the GPU; ``--no-sync`` takes the host's clock instead. Loss, learning rate and grad norm are
-logged by the Trainer *after* ``on_step_end``, so a step's event is held open until the next step
-begins (or training ends) to pick them up, and written once the GPU has passed its end.
+the GPU; ``--no-sync`` takes the host's clock instead. The host's clock at both hooks is written
+beside them: how far the GPU trails the host at a step's end tells a host that sets the pace (the
+GPU finishes as soon as the work is queued) from a GPU that does (the host queues ahead).
+
+Loss, learning rate and grad norm are logged by the Trainer *after* ``on_step_end``, so a step's
+event is held open until the next step begins (or training ends) to pick them up, and written once
+the GPU has passed its end.
 
 Nothing in here may break a training run: every hook is guarded, warns once and then stops
 recording for this process.
@@ -27,11 +31,12 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-from efftrace.recorder.config import cuda_sync_enabled
+from efftrace.recorder.config import cuda_sync_enabled, profiled_steps
 from efftrace.recorder.in_training import torch_probe
 from efftrace.recorder.in_training.events import EventLog, process_event_log
 from efftrace.recorder.in_training.gpu_clock import GpuClock, GpuMark
 from efftrace.recorder.in_training.model_info import library_versions, parameter_counts
+from efftrace.recorder.in_training.profiler_window import ProfilerWindow
 from efftrace.recorder.log import warn
 
 
@@ -63,6 +68,8 @@ class _Step:
     step: int
     start: TimePoint
     end: TimePoint
+    host_start_ns: int  # the host's clock at the hooks, beside the GPU's where start/end are GPU marks
+    host_end_ns: int
     tally: torch_probe.TokenTally
     memory: dict[str, int | None]
     loss: float | None = None
@@ -81,10 +88,12 @@ class EffTraceCallback(TrainerCallback):
         self._tally = torch_probe.TokenTally()
         self._clock: GpuClock | None = None
         self._step_start: TimePoint | None = None
+        self._step_host_start_ns = 0
         self._open: _Step | None = None
         self._unresolved: deque[_Step] = deque()
         self._tokens_seen = 0
         self._described = False
+        self._profiler: ProfilerWindow | None = None
 
     @classmethod
     def install(cls, trainer: Any, **kwargs: Any) -> EffTraceCallback:
@@ -196,17 +205,24 @@ class EffTraceCallback(TrainerCallback):
             }
         self._log.write_rank_info(info)
         self._tokens_seen = int(getattr(state, "num_input_tokens_seen", 0) or 0)
+        window = profiled_steps()
+        if window is not None:
+            self._profiler = ProfilerWindow(*window, self._log.run_dir, self._log.host, self._log.rank)
 
     @_guarded
     def on_step_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self._close_open_step()
+        if self._profiler is not None:
+            self._profiler.before_step(int(state.global_step) + 1)  # the step about to run
         self._step_start = self._now()
+        self._step_host_start_ns = _host_ns(self._step_start)
 
     @_guarded
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         if self._log is None or self._step_start is None:
             return
         end = self._now()
+        host_end_ns = _host_ns(end)
         tally, self._tally = self._tally, torch_probe.TokenTally()
         if not tally.counted:  # plain add_callback(): fall back on the Trainer's own token count
             seen = int(getattr(state, "num_input_tokens_seen", 0) or 0)
@@ -218,10 +234,14 @@ class EffTraceCallback(TrainerCallback):
             step=int(state.global_step),
             start=self._step_start,
             end=end,
+            host_start_ns=self._step_host_start_ns,
+            host_end_ns=host_end_ns,
             tally=tally,
             memory=torch_probe.allocator_memory(),
         )
         self._step_start = None
+        if self._profiler is not None:
+            self._profiler.after_step(int(state.global_step))
 
     @_guarded
     def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any) -> None:
@@ -236,6 +256,8 @@ class EffTraceCallback(TrainerCallback):
 
     @_guarded
     def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if self._profiler is not None:
+            self._profiler.finish()  # training ended inside the window: keep what was profiled
         self._close_open_step()
         self._write_resolved(wait=True)
         if self._log is not None:
@@ -281,6 +303,8 @@ class EffTraceCallback(TrainerCallback):
                 _wall_ns(step.end),
                 step=step.step,
                 synced=isinstance(step.end, GpuMark),
+                host_start_ns=step.host_start_ns,
+                host_end_ns=step.host_end_ns,
                 micro_batches=step.tally.micro_batches or None,
                 samples=step.tally.resolved_samples(),
                 tokens=step.tally.resolve(),
@@ -299,6 +323,12 @@ class EffTraceCallback(TrainerCallback):
             if type(callback).__name__ == "TensorBoardCallback" and logging_dir:
                 return os.path.abspath(logging_dir)
         return None
+
+
+def _host_ns(point: TimePoint) -> int:
+    """The host's clock at ``point``: the point itself where it is the host's, else now (a GPU mark is
+    queued in microseconds, so now is when the host got there)."""
+    return point if isinstance(point, int) else time.time_ns()
 
 
 def _resolved(step: _Step) -> bool:

@@ -42,6 +42,7 @@ class GpuInfo:
     memory_total_bytes: int | None
     power_limit_mw: int | None
     pci_bus_id: str | None
+    max_sm_clock_mhz: int | None = None  # nvmlDeviceGetMaxClockInfo(SM): what a clock below it is compared with
     gpm_supported: bool = False
     # NVML answered a module-scope power reading: a superchip module (GH200, GB200), whose energy
     # counter covers the whole module (CPU and memory included), not the GPU alone. None: not asked.
@@ -151,6 +152,7 @@ def describe(nvml: Any, device: Visible, handle: Any, parent: Any) -> GpuInfo:
         memory_total_bytes=None if memory is None else int(memory.total),
         power_limit_mw=attempt(nvml.nvmlDeviceGetEnforcedPowerLimit, parent),
         pci_bus_id=None if pci is None else text(pci.busId),
+        max_sm_clock_mhz=attempt(nvml.nvmlDeviceGetMaxClockInfo, parent, nvml.NVML_CLOCK_SM),
         module_power=module_power,
         energy_scope="module" if module_power else "gpu",
         mig=mig,

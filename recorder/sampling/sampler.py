@@ -213,6 +213,7 @@ class GpuSampler(threading.Thread):
             memory = guard.read("memory", nvml.nvmlDeviceGetMemoryInfo, handle)
             utilization = guard.read("utilization", nvml.nvmlDeviceGetUtilizationRates, handle)
             clock = guard.read("sm_clock", nvml.nvmlDeviceGetClockInfo, physical, nvml.NVML_CLOCK_SM)
+            reasons = guard.read("clock_event_reasons", self._clock_event_reasons, physical)
             temperature = None
             if read_temperature:
                 temperature = guard.read(
@@ -242,6 +243,7 @@ class GpuSampler(threading.Thread):
                     sm_activity,
                     tensor_activity,
                     dram_bw,
+                    reasons,
                 )
             )
             if now_s >= gpu.next_buffer_s:
@@ -255,6 +257,15 @@ class GpuSampler(threading.Thread):
         if value.nvmlReturn != nvml.NVML_SUCCESS:
             raise nvml.NVMLError(value.nvmlReturn)
         return nvml_value(nvml, value.value, value.valueType)
+
+    def _clock_event_reasons(self, handle: Any) -> int:
+        """Why the clocks are below their maximum now (NVML's bit mask). Bindings before NVML 12.4
+        know the call only by its old name, "throttle reasons"; the mask is the same."""
+        nvml = self._nvml
+        call = getattr(nvml, "nvmlDeviceGetCurrentClocksEventReasons", None)
+        if call is None:
+            call = nvml.nvmlDeviceGetCurrentClocksThrottleReasons
+        return call(handle)
 
     def _harvest_power_buffer(self, gpu: _Gpu) -> None:
         nvml = self._nvml

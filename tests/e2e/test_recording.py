@@ -6,6 +6,7 @@ dataset (saved through its ``tokenized_path`` option), or the script's own token
 
 from __future__ import annotations
 
+import gzip
 import itertools
 import json
 import shutil
@@ -328,3 +329,38 @@ def test_checkpoint_saves_are_timed_and_bucketed(tmp_path, tiny_llama):
 
     job = analyze(open_run(run_dir)).diagnosis["time_buckets"]["job"]["ranks"]["0"]
     assert job["checkpoint"] == pytest.approx(sum((row["end_ns"] - row["start_ns"]) / 1e9 for row in saves))
+
+
+def test_profile_steps_keeps_one_trace_per_rank_of_just_those_steps(tmp_path, tiny_llama):
+    """``effrec --profile-steps 2-3`` on a real LLaMA-Factory run: the rank's profiler trace is in the
+    run directory, gzip'd Chrome JSON, says its rank, and covers steps 2 and 3 (two ProfilerStep
+    ranges lying inside those steps' recorded span); the steps also carry the host's times."""
+    pytest.importorskip("llamafactory")
+    cli = shutil.which("llamafactory-cli", path=str(Path(sys.executable).parent))
+    config = tmp_path / "profiled.yaml"
+    config.write_text(tiny_sft_config(tiny_llama / "model", tiny_llama / "data", tmp_path / "out", max_steps=5))
+    arguments = ["--out", str(tmp_path / "runs"), "--profile-steps", "2-3", "--", cli, "train", str(config)]
+    result = run_effrec(arguments, tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    run_dir = only_run_dir(tmp_path / "runs")
+    (profile,) = run_dir.glob("profile-*-r0.pt.trace.json.gz")
+    trace = json.loads(gzip.decompress(profile.read_bytes()))
+    assert trace["distributedInfo"] == {"rank": 0}
+    steps = {row["step"]: row for row in events(run_dir) if row["kind"] == "train_step"}
+    assert sorted(steps) == [1, 2, 3, 4, 5]
+    for row in steps.values():  # on CPU the GPU's times are the host's
+        assert row["host_start_ns"] == row["start_ns"] and row["host_end_ns"] == row["end_ns"]
+    marked = [event for event in trace["traceEvents"] if str(event.get("name", "")).startswith("ProfilerStep#")]
+    assert len(marked) == 2
+    base_us = trace.get("baseTimeNanoseconds", 0) / 1e3
+    first = min(event["ts"] for event in marked) + base_us
+    last = max(event["ts"] + event["dur"] for event in marked) + base_us
+    assert steps[2]["start_ns"] / 1e3 - 1e3 <= first and last <= steps[3]["end_ns"] / 1e3 + 1e3
+    assert load_meta(run_dir)["sampling"]["profile_steps"] == [2, 3]
+
+
+def test_profile_steps_refuses_a_bad_range(tmp_path):
+    for given in ("3-2", "0-1", "a-b", "1-50"):
+        result = run_effrec(["--out", str(tmp_path), "--profile-steps", given, "--", "true"], tmp_path)
+        assert result.returncode == 2 and f"--profile-steps={given} is not accepted" in result.stderr
+        assert "Traceback" not in result.stderr

@@ -58,6 +58,7 @@ class FakeGpu:
     buffer: list[tuple[int, int]] = field(default_factory=list)  # (timestamp us, mW)
     module_power_mw: int | None = None  # a superchip module's power (GH200); None: a discrete GPU
     mig: list[FakeMig | None] = field(default_factory=list)  # MIG slots (None: an empty slot); [] = MIG off
+    clock_event_reasons: int = 0  # NVML's bit mask: 0 is none (clocks at their maximum)
 
 
 @dataclass
@@ -202,6 +203,13 @@ class FakeNvml:
     def nvmlDeviceGetClockInfo(self, handle: int, clock: int) -> int:
         self._call("nvmlDeviceGetClockInfo", handle)
         return 1980
+
+    def nvmlDeviceGetMaxClockInfo(self, handle: int, clock: int) -> int:
+        self._call("nvmlDeviceGetMaxClockInfo", handle)
+        return 1980
+
+    def nvmlDeviceGetCurrentClocksEventReasons(self, handle: int) -> int:
+        return self._call("nvmlDeviceGetCurrentClocksEventReasons", handle).clock_event_reasons
 
     def nvmlDeviceGetTemperature(self, handle: int, sensor: int) -> int:
         self._call("nvmlDeviceGetTemperature", handle)
