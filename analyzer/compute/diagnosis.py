@@ -1,7 +1,8 @@
 """What bounds the GPU, per log window, from the recorded signals; and what usually helps.
 
 Each rule reads figures a log window already has (its share of time between steps, NVML's
-utilisation, GPM's SM, tensor and DRAM activity, memory, clocks) and fires only when they show it;
+utilisation, GPM's SM, tensor and DRAM activity, memory, clocks and NVML's reasons for them) and
+fires only when they show it;
 a window whose signals are missing (no GPM on an older GPU, no GPU sampled) gets no finding from
 the rules that need them, never a guess. A finding names its windows, the figures and their values,
 and the LLaMA-Factory setting that usually helps. The thresholds are named below with why.
@@ -38,6 +39,16 @@ COMPUTE_BOUND_TENSOR = 0.4
 """Tensor cores busy 40 % of the time or more: dense bf16 math dominates, as in well-fed LLM training
 (large-batch GEMMs reach 90 %); the way faster is less math or more GPUs, not the input pipeline."""
 
+POWER_CAPPED_SHARE = 0.25
+THERMAL_SHARE = 0.1
+CLOCK_HELD_RATIO = 0.9
+"""NVML names why the clocks are below their maximum at every poll (clock-event reasons). Held by the
+power cap a quarter of the time or more, or cut by heat or a hardware slowdown a tenth of it, with the
+SM clock on average at 90 % of its maximum or less: the GPU ran slower than it can. A cap that only
+grazes the clock (a few % below maximum) costs less than the noise of a step time and is not called.
+On the H200, the compute-bound sample ran into its 700 W cap 84 % of its train time at 1,651 MHz, 83 %
+of 1,980 (sample_traces/h200-diagnosis-compute); the other three never did."""
+
 WARMUP_WINDOWS = 1
 """The first log window carries start-up work later ones do not (CUDA context, kernel and allocator
 warm-up, cuBLAS autotuning): it is left out of the bound rules when at least two windows follow it.
@@ -58,6 +69,9 @@ SUGGESTIONS = {
     "gradient_accumulation_steps",
     "straggler": "look at the slow rank's host (its data loading, CPU, other jobs) and its GPU's clocks",
     "throttling": "check the GPU's cooling and power cap (nvidia-smi -q -d PERFORMANCE)",
+    "power_capped": "the GPU draws all the power it may: expected of compute-bound work; a higher power limit "
+    "(where the site allows) or fewer FLOPs per token speeds it up. A limit below the GPU's default is worth "
+    "asking about",
 }
 
 
@@ -75,12 +89,19 @@ class Finding:
                 "message": self.message, "suggestion": self.suggestion}  # fmt: skip
 
 
-def window_bounds(columns: dict[str, np.ndarray], between_share: np.ndarray) -> dict[str, dict[str, np.ndarray]]:
+def window_bounds(
+    columns: dict[str, np.ndarray], between_share: np.ndarray, max_sm_clock_mhz: float | None = None
+) -> dict[str, dict[str, np.ndarray]]:
     """For each rule, where the log windows meet it (a mask) and the figures that show it (arrays over
-    the windows; NaN, where a signal is missing, meets no rule)."""
+    the windows; NaN, where a signal is missing, meets no rule). ``max_sm_clock_mhz``: the job's GPUs'
+    maximum SM clock (None: not recorded, so the clock rules rest on the reasons alone)."""
     busy, sm = columns["pcu_ratio"], columns["pcu_sm_ratio"]
     tensor, dram = columns["pcu_tensor_ratio"], columns["dram_bw_ratio"]
     inside = 1 - between_share
+    clock = columns["sm_clock_mhz"]
+    clock_ratio = clock / max_sm_clock_mhz if max_sm_clock_mhz else np.zeros(clock.size)
+    held = clock_ratio <= CLOCK_HELD_RATIO
+    capped, hot = columns["power_capped_ratio"], columns["thermal_slowdown_ratio"]
     with np.errstate(invalid="ignore"):
         return {
             "input_bound": {"mask": between_share >= INPUT_BOUND_SHARE, "between_steps_share": between_share},
@@ -91,6 +112,10 @@ def window_bounds(columns: dict[str, np.ndarray], between_share: np.ndarray) -> 
             "memory_bound": {"mask": (dram >= MEMORY_BOUND_DRAM) & (tensor < MEMORY_BOUND_TENSOR),
                              "dram_bw_ratio": dram, "pcu_tensor_ratio": tensor},
             "compute_bound": {"mask": tensor >= COMPUTE_BOUND_TENSOR, "pcu_tensor_ratio": tensor},
+            "power_capped": {"mask": (capped >= POWER_CAPPED_SHARE) & held, "power_capped_ratio": capped,
+                             "sm_clock_mhz": clock, "sm_clock_ratio": clock_ratio},
+            "throttling": {"mask": (hot >= THERMAL_SHARE) & held, "thermal_slowdown_ratio": hot,
+                           "sm_clock_mhz": clock, "sm_clock_ratio": clock_ratio},
         }  # fmt: skip
 
 
@@ -104,12 +129,19 @@ _SAID = {
     "memory_bound": "memory-bandwidth-bound: DRAM bandwidth {dram_bw_ratio:.0%} of peak, tensor cores busy "
     "{pcu_tensor_ratio:.0%}",
     "compute_bound": "compute-bound: tensor cores busy {pcu_tensor_ratio:.0%} of the time",
+    "power_capped": "power-capped: NVML says the power cap held the clocks down {power_capped_ratio:.0%} of the "
+    "time; SM clock {sm_clock_mhz:,.0f} MHz{of_maximum}",
+    "throttling": "throttled: NVML says heat or a hardware slowdown cut the clocks {thermal_slowdown_ratio:.0%} of "
+    "the time; SM clock {sm_clock_mhz:,.0f} MHz{of_maximum}",
 }
 
 
-def findings(windows: pa.Table, between_share: np.ndarray, alerts: list[dict[str, Any]]) -> list[Finding]:
+def findings(
+    windows: pa.Table, between_share: np.ndarray, alerts: list[dict[str, Any]], max_sm_clock_mhz: float | None = None
+) -> list[Finding]:
     """The run's findings: each rule with the complete log windows it holds in, its evidence averaged
-    over them; and the alerts that bear on speed (memory headroom, stragglers, throttling), grouped."""
+    over them; and the alerts that bear on speed (memory headroom, stragglers; throttling where the
+    clock-event reasons were not recorded, from power and temperature), grouped."""
     if windows.num_rows == 0:
         return []
     number = to_numpy(windows.column("window")).astype(np.int64)
@@ -117,25 +149,38 @@ def findings(windows: pa.Table, between_share: np.ndarray, alerts: list[dict[str
     judged_windows = int(complete.sum())
     warm_up = WARMUP_WINDOWS if judged_windows >= WARMUP_WINDOWS + 2 else 0
     judged = complete & (number > warm_up)
-    names = ("pcu_ratio", "pcu_sm_ratio", "pcu_tensor_ratio", "dram_bw_ratio")
+    names = ("pcu_ratio", "pcu_sm_ratio", "pcu_tensor_ratio", "dram_bw_ratio", "sm_clock_mhz")
+    names += ("power_capped_ratio", "thermal_slowdown_ratio")
     columns = {name: to_numpy(windows.column(name)).astype(np.float64) for name in names}
     result = []
-    for kind, rule in window_bounds(columns, between_share).items():
+    for kind, rule in window_bounds(columns, between_share, max_sm_clock_mhz).items():
         hits = rule.pop("mask") & judged
         if not hits.any():
             continue
         mean = {key: float(values[hits].mean()) for key, values in rule.items()}
+        if not max_sm_clock_mhz:
+            mean.pop("sm_clock_ratio", None)
         held = number[hits].tolist()
         skipped = f", window {_ranges(list(range(1, warm_up + 1)))} left out as warm-up" if warm_up else ""
         where = f"{len(held)} of {judged_windows - warm_up} log windows ({_ranges(held)}{skipped})"
-        result.append(Finding(kind, held, mean, f"{_SAID[kind].format(**mean)}; in {where}", SUGGESTIONS[kind]))
-    for kind in ("oom_risk", "straggler", "throttling"):
+        of_maximum = _of_maximum(mean, max_sm_clock_mhz) if "sm_clock_mhz" in mean else ""
+        said = _SAID[kind].format(**mean, of_maximum=of_maximum)
+        result.append(Finding(kind, held, mean, f"{said}; in {where}", SUGGESTIONS[kind]))
+    reasons_recorded = bool(np.isfinite(columns["power_capped_ratio"][judged]).any())
+    inferred = ("oom_risk", "straggler") if reasons_recorded else ("oom_risk", "straggler", "throttling")
+    for kind in inferred:
         mine = [alert for alert in alerts if alert["kind"] == kind]
         if mine:
             held = [int(alert["window"]) for alert in mine]
             message = f"{mine[-1]['message']} (so in {len(held)} of {judged_windows} windows: {_ranges(held)})"
             result.append(Finding(kind, held, {}, message, SUGGESTIONS[kind]))
     return result
+
+
+def _of_maximum(mean: dict[str, float], max_sm_clock_mhz: float | None) -> str:
+    if not max_sm_clock_mhz:
+        return " (its maximum was not recorded)"
+    return f", {mean['sm_clock_ratio']:.0%} of its {max_sm_clock_mhz:,.0f} MHz maximum"
 
 
 def _ranges(numbers: list[int]) -> str:

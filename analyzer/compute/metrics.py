@@ -32,6 +32,7 @@ from efftrace.analyzer.compute.peaks import flops_per_token, peak_bf16_tflops
 from efftrace.analyzer.compute.placement import job_gpus, rank_gpus, rank_rows, unused_note
 from efftrace.analyzer.compute.settings import AnalysisSettings, PowerSource, WindowGroups, window_groups
 from efftrace.analyzer.compute.signals import Edges, GpuKey, SignalIntegrals, integrate_signals, used_partitions
+from efftrace.analyzer.compute.step_timing import step_timing
 from efftrace.analyzer.compute.steps import Generations, Steps, generations, log_windows, train_steps
 from efftrace.analyzer.compute.time_buckets import BUCKETS, Buckets, time_buckets
 from efftrace.analyzer.errors import TraceError
@@ -334,8 +335,18 @@ def analyze(trace: Trace, settings: AnalysisSettings | None = None, engine: Engi
         ranks=rank_rows(trace, placed, [int(rank) for rank in steps.rank_ids]),
     )
     result = build_result(context, steps, logs, gens, groups, per_gpu, aggregate, step_columns, notes)
-    found = findings(result.windows, _between_shares(buckets), result.alerts)
-    diagnosis = {"time_buckets": buckets.as_dict(), "findings": [finding.as_dict() for finding in found]}
+    clocks = [gpu.max_sm_clock_mhz for gpu in recorded.values() if gpu.max_sm_clock_mhz]
+    found = findings(result.windows, _between_shares(buckets), result.alerts, min(clocks) if clocks else None)
+    train = groups.index("train")
+    timing = {}
+    if train is not None:
+        span = groups.first_span[train]
+        timing = step_timing(events, int(groups.starts_ns[span]), int(groups.ends_ns[span]))
+    diagnosis = {
+        "time_buckets": buckets.as_dict(),
+        "step_timing": timing,
+        "findings": [finding.as_dict() for finding in found],
+    }
     return dataclasses.replace(result, diagnosis=diagnosis)
 
 

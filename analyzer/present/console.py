@@ -65,6 +65,7 @@ def render(result: RunMetrics) -> str:
         extra = [key for key in train.figures if key not in SEED_FIGURES]
         lines += _block(f"Beyond the seed (train window, {train.seconds:.3f} s):", train, extra)
     lines += _time_table(result)
+    lines += _step_timing_table(result)
     lines += _findings(result)
     if inference is not None:
         lines += _block(f"Inference ({inference.seconds:.3f} s window):", inference, list(inference.figures))
@@ -113,7 +114,31 @@ def _time_table(result: RunMetrics) -> list[str]:
     widths = [max(len(cell) for cell in column) for column in zip(header, *body, strict=True)]
     title = (
         f"Where the time went (whole job, {total:,.1f} s; per rank, from its events: a step from its start to "
-        "its end as recorded, between steps the host's time from one step's end to the next one's start):"
+        "its end on the GPU where CUDA events timed it, else on the host; between steps, from one step's end "
+        "to the next one's start):"
+    )
+    lines = [title] + [("  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))).rstrip()
+                       for row in (header, *body)]  # fmt: skip
+    if len(ranks) > _RANKS_SHOWN:
+        lines.append(f"  ... and {len(ranks) - _RANKS_SHOWN} more ranks (all of them in the JSON's diagnosis)")
+    return lines
+
+
+def _step_timing_table(result: RunMetrics) -> list[str]:
+    """Each rank's steps on the GPU and on the host, over the train window (compute.step_timing)."""
+    ranks = list((result.diagnosis.get("step_timing") or {}).items())
+    if not ranks:
+        return []
+    header = ["rank", "steps", "step, GPU", "step, host", "between, GPU idle", "between, host", "GPU after host"]
+    keys = ("gpu_step_s", "host_step_s", "gpu_between_s", "host_between_s", "gpu_after_host_s")
+    body = [
+        [rank, str(row["steps"])] + ["n/a" if row[key] is None else f"{row[key] * 1e3:,.2f} ms" for key in keys]
+        for rank, row in ranks[:_RANKS_SHOWN]
+    ]
+    widths = [max(len(cell) for cell in column) for column in zip(header, *body, strict=True)]
+    title = (
+        "Steps on the GPU (CUDA events) and on the host (the Trainer's hooks), train window, mean per step; "
+        "between steps the host works while the GPU idles or finishes the step:"
     )
     lines = [title] + [("  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))).rstrip()
                        for row in (header, *body)]  # fmt: skip

@@ -20,7 +20,7 @@ from pathlib import Path
 import pynvml
 
 from efftrace.recorder.format import schema
-from efftrace.recorder.sampling.sampler import GpuSampler
+from efftrace.recorder.sampling.sampler import GpuSampler, WatchedGpu
 from efftrace.recorder.writer import StreamWriter
 
 
@@ -73,6 +73,13 @@ def main() -> None:
     cost("GetUtilizationRates", lambda: pynvml.nvmlDeviceGetUtilizationRates(handle), repeats, spacing)
     cost("GetClockInfo SM", lambda: pynvml.nvmlDeviceGetClockInfo(handle, pynvml.NVML_CLOCK_SM), repeats, spacing)
     cost(
+        "GetCurrentClocksEventReasons",
+        lambda: pynvml.nvmlDeviceGetCurrentClocksEventReasons(handle),
+        repeats,
+        spacing,
+    )
+    cost("GetMaxClockInfo SM", lambda: pynvml.nvmlDeviceGetMaxClockInfo(handle, pynvml.NVML_CLOCK_SM), rare, spacing)
+    cost(
         "GetTemperature",
         lambda: pynvml.nvmlDeviceGetTemperature(handle, pynvml.NVML_TEMPERATURE_GPU),
         repeats,
@@ -103,7 +110,7 @@ def main() -> None:
         samples = StreamWriter(Path(folder) / "g.arrow", schema.GPU_SAMPLES_SCHEMA, 2.0, 1000)
         power = StreamWriter(Path(folder) / "p.arrow", schema.POWER_SAMPLES_SCHEMA, 2.0, 10_000)
         supported = bool(pynvml.nvmlGpmQueryDeviceSupport(handle).isSupportedDevice)
-        sampler = GpuSampler(pynvml, [(0, handle, supported)], samples, power, 0.1)
+        sampler = GpuSampler(pynvml, [WatchedGpu(0, handle, handle, supported)], samples, power, 0.1)
         sampler.poll_once()
 
         def steady_poll() -> None:
