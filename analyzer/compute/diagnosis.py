@@ -137,18 +137,36 @@ _SAID = {
 
 
 def findings(
-    windows: pa.Table, between_share: np.ndarray, alerts: list[dict[str, Any]], max_sm_clock_mhz: float | None = None
+    windows: pa.Table,
+    between_share: np.ndarray,
+    alerts: list[dict[str, Any]],
+    max_sm_clock_mhz: float | None = None,
+    profiled: tuple[int, int] | None = None,
 ) -> list[Finding]:
     """The run's findings: each rule with the complete log windows it holds in, its evidence averaged
     over them; and the alerts that bear on speed (memory headroom, stragglers; throttling where the
-    clock-event reasons were not recorded, from power and temperature), grouped."""
+    clock-event reasons were not recorded, from power and temperature), grouped.
+
+    ``profiled``: the steps ``effrec --profile-steps`` ran under the profiler. The windows holding them,
+    or the step after them (the trace is written before it starts), are slowed by the profiler, so the
+    rules leave them out, as they do the warm-up window."""
     if windows.num_rows == 0:
         return []
     number = to_numpy(windows.column("window")).astype(np.int64)
     complete = to_numpy(windows.column("complete")).astype(bool)
     judged_windows = int(complete.sum())
     warm_up = WARMUP_WINDOWS if judged_windows >= WARMUP_WINDOWS + 2 else 0
-    judged = complete & (number > warm_up)
+    slowed = np.zeros(number.size, bool)
+    if profiled is not None:
+        first, last = (to_numpy(windows.column(key)).astype(np.int64) for key in ("first_step", "step"))
+        slowed = (first <= profiled[1] + 1) & (last >= profiled[0])
+    judged = complete & (number > warm_up) & ~slowed
+    left_out = ""
+    if warm_up:
+        left_out += f", window {_ranges(list(range(1, warm_up + 1)))} left out as warm-up"
+    if slowed.any():
+        left_out += f", {_ranges(number[slowed].tolist())} as profiled (effrec --profile-steps)"
+    rated = int(np.count_nonzero(complete & (number > warm_up) & ~slowed))
     names = ("pcu_ratio", "pcu_sm_ratio", "pcu_tensor_ratio", "dram_bw_ratio", "sm_clock_mhz")
     names += ("power_capped_ratio", "thermal_slowdown_ratio")
     columns = {name: to_numpy(windows.column(name)).astype(np.float64) for name in names}
@@ -161,8 +179,7 @@ def findings(
         if not max_sm_clock_mhz:
             mean.pop("sm_clock_ratio", None)
         held = number[hits].tolist()
-        skipped = f", window {_ranges(list(range(1, warm_up + 1)))} left out as warm-up" if warm_up else ""
-        where = f"{len(held)} of {judged_windows - warm_up} log windows ({_ranges(held)}{skipped})"
+        where = f"{len(held)} of {rated} log windows ({_ranges(held)}{left_out})"
         of_maximum = _of_maximum(mean, max_sm_clock_mhz) if "sm_clock_mhz" in mean else ""
         said = _SAID[kind].format(**mean, of_maximum=of_maximum)
         result.append(Finding(kind, held, mean, f"{said}; in {where}", SUGGESTIONS[kind]))

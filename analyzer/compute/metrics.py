@@ -30,6 +30,7 @@ from efftrace.analyzer.compute.engine import Engine, LocalEngine
 from efftrace.analyzer.compute.figures import Context, build_result
 from efftrace.analyzer.compute.peaks import flops_per_token, peak_bf16_tflops
 from efftrace.analyzer.compute.placement import job_gpus, rank_gpus, rank_rows, unused_note
+from efftrace.analyzer.compute.profiled_steps import ProfileUnavailable, profiled_steps
 from efftrace.analyzer.compute.settings import AnalysisSettings, PowerSource, WindowGroups, window_groups
 from efftrace.analyzer.compute.signals import Edges, GpuKey, SignalIntegrals, integrate_signals, used_partitions
 from efftrace.analyzer.compute.step_timing import step_timing
@@ -37,6 +38,7 @@ from efftrace.analyzer.compute.steps import Generations, Steps, generations, log
 from efftrace.analyzer.compute.time_buckets import BUCKETS, Buckets, time_buckets
 from efftrace.analyzer.errors import TraceError
 from efftrace.analyzer.read.loader import Trace
+from efftrace.analyzer.read.locations import is_local
 from efftrace.analyzer.read.partitions import Partition, plan_partitions
 from efftrace.analyzer.result import RunMetrics
 from efftrace.recorder.format.units import GIB, NS_PER_S
@@ -336,7 +338,14 @@ def analyze(trace: Trace, settings: AnalysisSettings | None = None, engine: Engi
     )
     result = build_result(context, steps, logs, gens, groups, per_gpu, aggregate, step_columns, notes)
     clocks = [gpu.max_sm_clock_mhz for gpu in recorded.values() if gpu.max_sm_clock_mhz]
-    found = findings(result.windows, _between_shares(buckets), result.alerts, min(clocks) if clocks else None)
+    profiled = (trace.meta.get("sampling") or {}).get("profile_steps")
+    found = findings(
+        result.windows,
+        _between_shares(buckets),
+        result.alerts,
+        min(clocks) if clocks else None,
+        _step_range(profiled),
+    )
     train = groups.index("train")
     timing = {}
     if train is not None:
@@ -347,7 +356,32 @@ def analyze(trace: Trace, settings: AnalysisSettings | None = None, engine: Engi
         "step_timing": timing,
         "findings": [finding.as_dict() for finding in found],
     }
+    profile = _profiled(trace)
+    if isinstance(profile, str):
+        result = dataclasses.replace(result, notes=[*result.notes, profile])
+    elif profile:
+        diagnosis["profile"] = profile
     return dataclasses.replace(result, diagnosis=diagnosis)
+
+
+def _step_range(given: Any) -> tuple[int, int] | None:
+    """``meta.json``'s ``sampling.profile_steps``, [first, last], as a pair; None if absent or malformed."""
+    if isinstance(given, list) and len(given) == 2 and all(type(step) is int for step in given):
+        return given[0], given[1]
+    return None
+
+
+def _profiled(trace: Trace) -> dict[str, Any] | str | None:
+    """The profiled steps' kernels and idle time (``effrec --profile-steps``), or why they cannot be read."""
+    files = trace.profile_files
+    if not files:
+        return None
+    if not is_local(trace.run_dir):
+        return "the run's profiler traces are read only from a local run directory; copy it here to report them"
+    try:
+        return profiled_steps(files, _step_range((trace.meta.get("sampling") or {}).get("profile_steps")))
+    except ProfileUnavailable as error:
+        return str(error)
 
 
 def _between_shares(buckets: Buckets) -> np.ndarray:

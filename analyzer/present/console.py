@@ -67,6 +67,7 @@ def render(result: RunMetrics) -> str:
     lines += _time_table(result)
     lines += _step_timing_table(result)
     lines += _findings(result)
+    lines += _profiled_steps(result)
     if inference is not None:
         lines += _block(f"Inference ({inference.seconds:.3f} s window):", inference, list(inference.figures))
     lines += _block(f"Whole job ({job.seconds:.3f} s, recording start to end):", job, list(job.figures))
@@ -144,6 +145,43 @@ def _step_timing_table(result: RunMetrics) -> list[str]:
                        for row in (header, *body)]  # fmt: skip
     if len(ranks) > _RANKS_SHOWN:
         lines.append(f"  ... and {len(ranks) - _RANKS_SHOWN} more ranks (all of them in the JSON's diagnosis)")
+    return lines
+
+
+def _profiled_steps(result: RunMetrics) -> list[str]:
+    """The profiled steps' GPU time and top kernels, rank by rank (compute.profiled_steps)."""
+    profile = result.diagnosis.get("profile")
+    if not profile:
+        return []
+    steps = profile.get("steps")
+    which = f"steps {steps[0]}-{steps[1]}" if steps else "steps"
+    lines = [f"Profiled {which} ({profile['source']}):"]
+    for rank, seen in list(profile["ranks"].items())[:_RANKS_SHOWN]:
+        if "gpu_busy_s" not in seen:
+            lines.append(f"  rank {rank}: {seen.get('note', 'nothing profiled')}")
+            continue
+        side = "on the GPU" if seen["gpu_side"] else "on the host"
+        idle = f"GPU idle {seen['gpu_idle_share']:.1%}"
+        causes = seen.get("idle_causes")
+        if causes:
+            named = {"host_wait": "waiting for the host", "kernel_wait": "between back-to-back kernels"}
+            parts = [f"{share:.0%} {named.get(cause, cause)}" for cause, share in causes.items() if share > 0]
+            idle += f" ({', '.join(parts)})"
+        left_out = (
+            f"; {seen['unfinished_kernels']} without a recorded end left out" if seen["unfinished_kernels"] else ""
+        )
+        lines.append(
+            f"  rank {rank}: {seen['profiled_steps']} steps over {seen['span_s'] * 1e3:,.1f} ms {side}; kernels ran "
+            f"{seen['gpu_busy_s'] * 1e3:,.1f} ms, {idle}; {seen['kernels']:,} kernels{left_out}"
+        )
+        top = ", ".join(
+            f"{kernel['name']} {kernel['share']:.0%} (x{kernel['count']})" for kernel in seen["top_kernels"]
+        )
+        lines.append(f"    top kernels by GPU time: {top}")
+    if len(profile["ranks"]) > _RANKS_SHOWN:
+        lines.append(
+            f"  ... and {len(profile['ranks']) - _RANKS_SHOWN} more ranks (all of them in the JSON's diagnosis)"
+        )
     return lines
 
 

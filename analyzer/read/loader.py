@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -61,6 +62,9 @@ class RecordedGpu:
         """Whose power this device's power readings are (its parent GPU's for a MIG instance), named
         with its host so that two hosts' devices never share an owner."""
         return f"{self.host}:{self.parent_uuid or self.uuid or self.index}"
+
+
+_PROFILE_NAME = re.compile(rf"^{re.escape(schema.PROFILE_PREFIX)}.+-r(?P<rank>\d+){re.escape(schema.PROFILE_SUFFIX)}$")
 
 
 def _read_meta(run_dir: Path) -> dict[str, Any]:
@@ -236,6 +240,16 @@ class Trace:
                         parent_uuid=(gpu.get("mig") or {}).get("parent_uuid"),
                     )
                 )
+        return found
+
+    @property
+    def profile_files(self) -> dict[int, Path]:
+        """Each rank's PyTorch profiler trace (``effrec --profile-steps``), by rank; none without it."""
+        found = {}
+        for path in sorted(self.run_dir.glob(f"{schema.PROFILE_PREFIX}*{schema.PROFILE_SUFFIX}")):
+            match = _PROFILE_NAME.match(path.name)
+            if match:
+                found[int(match["rank"])] = path
         return found
 
     def gpu_batches(self, columns: list[str] | None = None) -> Iterator[tuple[str, pa.RecordBatch]]:
