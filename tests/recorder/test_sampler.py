@@ -271,3 +271,39 @@ def test_power_scope_is_recorded_per_gpu(tmp_path, module_mw, module_power, scop
     host, _, _ = sample(tmp_path, FakeNvml([FakeGpu("GPU-a", module_power_mw=module_mw)]), seconds=0.1)
     (gpu,) = host["gpus"]
     assert (gpu["module_power"], gpu["energy_scope"], gpu["mig"]) == (module_power, scope, None)
+
+
+def test_clock_event_reasons_every_poll_and_the_maximum_clock_once(tmp_path):
+    """The reasons are NVML's mask as given (here the software power cap, 0x4), on every row; the
+    maximum SM clock is a fact of the GPU, in the host manifest."""
+    capped, plain = FakeGpu("GPU-a", clock_event_reasons=0x4), FakeGpu("GPU-b")
+    host, stats, warnings = sample(tmp_path, FakeNvml([capped, plain]))
+    rows = gpu_table(tmp_path).to_pylist()
+    assert {row["clock_event_reasons"] for row in rows if row["gpu"] == 0} == {0x4}
+    assert {row["clock_event_reasons"] for row in rows if row["gpu"] == 1} == {0}
+    assert [gpu["max_sm_clock_mhz"] for gpu in host["gpus"]] == [1980, 1980]
+    assert warnings == []
+
+
+def test_older_bindings_are_asked_for_throttle_reasons_and_a_gpu_without_them_records_null(tmp_path):
+    class OlderNvml(FakeNvml):
+        """Bindings before NVML 12.4: the same call under its old name."""
+
+        def __getattribute__(self, name):
+            if name == "nvmlDeviceGetCurrentClocksEventReasons":
+                raise AttributeError(name)
+            return super().__getattribute__(name)
+
+        def nvmlDeviceGetCurrentClocksThrottleReasons(self, handle):
+            return 0x20
+
+    (tmp_path / "older").mkdir()
+    (tmp_path / "none").mkdir()
+    sample(tmp_path / "older", OlderNvml([FakeGpu("GPU-a")]))
+    older = read_stream(tmp_path / "older" / schema.gpu_samples_file(socket.gethostname()))
+    assert set(older["clock_event_reasons"].to_pylist()) == {0x20}
+    gpu = FakeGpu("GPU-a", unsupported={"nvmlDeviceGetCurrentClocksEventReasons"})
+    _, _, warnings = sample(tmp_path / "none", FakeNvml([gpu]))
+    rows = read_stream(tmp_path / "none" / schema.gpu_samples_file(socket.gethostname())).to_pylist()
+    assert all(row["clock_event_reasons"] is None for row in rows) and rows[0]["power_avg_mw"] == 300_000
+    assert len([w for w in warnings if "clock_event_reasons" in w]) == 1
