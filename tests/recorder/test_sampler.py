@@ -277,7 +277,7 @@ def test_clock_event_reasons_every_poll_and_the_maximum_clock_once(tmp_path):
     """The reasons are NVML's mask as given (here the software power cap, 0x4), on every row; the
     maximum SM clock is a fact of the GPU, in the host manifest."""
     capped, plain = FakeGpu("GPU-a", clock_event_reasons=0x4), FakeGpu("GPU-b")
-    host, stats, warnings = sample(tmp_path, FakeNvml([capped, plain]))
+    host, _stats, warnings = sample(tmp_path, FakeNvml([capped, plain]))
     rows = gpu_table(tmp_path).to_pylist()
     assert {row["clock_event_reasons"] for row in rows if row["gpu"] == 0} == {0x4}
     assert {row["clock_event_reasons"] for row in rows if row["gpu"] == 1} == {0}
