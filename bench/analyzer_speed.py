@@ -81,6 +81,8 @@ def write_gpu_samples(
                 "gpm_sm_activity_pct": every(GPM_POLLS, rng.uniform(0, 100, rows).astype(np.float32)),
                 "gpm_tensor_activity_pct": every(GPM_POLLS, rng.uniform(0, 100, rows).astype(np.float32)),
                 "gpm_dram_bw_pct": every(GPM_POLLS, rng.uniform(0, 100, rows).astype(np.float32)),
+                # mostly no reason, some power cap (0x4) and idle (0x1), as the H200 traces hold
+                "clock_event_reasons": rng.choice(np.array([0, 0, 0, 4, 1], dtype=np.uint64), rows),
             }
             arrays = [pa.array(columns[field.name], type=field.type) for field in schema.GPU_SAMPLES_SCHEMA]
             out.write_batch(pa.RecordBatch.from_arrays(arrays, schema=schema.GPU_SAMPLES_SCHEMA))

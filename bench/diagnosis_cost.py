@@ -3,8 +3,9 @@
     python bench/diagnosis_cost.py RUN_DIR [--repeat 5]
 
 Runs the whole analysis of RUN_DIR ``--repeat`` times, each time interleaved with the same analysis
-with the diagnosis switched off (its two functions replaced by ones that return nothing), in one
-process, and prints the median of each and the ratio. Use it on the 24-hour, 8-GPU benchmark trace
+with the diagnosis switched off (its functions replaced by ones that return nothing, and the two
+signals only the clock rules read, from the clock-event reasons, not integrated), in one process, and
+prints the median of each and the ratio. Use it on the 24-hour, 8-GPU benchmark trace
 that ``python bench/analyzer_speed.py --workdir DIR`` leaves in DIR.
 """
 
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from efftrace.analyzer.compute import metrics
+from efftrace.analyzer.compute import metrics, signals
 from efftrace.analyzer.compute.time_buckets import BUCKETS, Buckets
 from efftrace.analyzer.read.loader import open_run
 
@@ -33,18 +34,22 @@ def main() -> None:
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
-    buckets, findings = metrics._buckets, metrics.findings
+    buckets, findings, timing, every_signal = metrics._buckets, metrics.findings, metrics.step_timing, signals.SIGNALS
     nothing = Buckets([], [], np.zeros((0, 0, len(BUCKETS))), np.zeros(0))
+    without_clock_rules = tuple(signal for signal in every_signal if not signal.bits)
     with_diagnosis, without = [], []
     _timed(args.run_dir)  # a first read warms the page cache for both
     for _ in range(args.repeat):
         with_diagnosis.append(_timed(args.run_dir))
         metrics._buckets = lambda events, groups: nothing  # type: ignore[assignment]
         metrics.findings = lambda *arguments: []  # type: ignore[assignment]
+        metrics.step_timing = lambda *arguments: {}  # type: ignore[assignment]
+        signals.SIGNALS = without_clock_rules
         try:
             without.append(_timed(args.run_dir))
         finally:
-            metrics._buckets, metrics.findings = buckets, findings
+            metrics._buckets, metrics.findings, metrics.step_timing = buckets, findings, timing
+            signals.SIGNALS = every_signal
     full, bare = statistics.median(with_diagnosis), statistics.median(without)
     print(f"analysis with the diagnosis: {full:.3f} s, without: {bare:.3f} s (medians of {args.repeat}, interleaved)")
     print(f"the diagnosis adds {100 * (full / bare - 1):+.1f} %")

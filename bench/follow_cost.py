@@ -79,7 +79,7 @@ def record(run_dir: Path, seconds: float, gpus: int, step_s: float, step_ends: l
         for gpu in range(gpus):
             watts = int((400 + 200 * math.sin(polls / 9 + gpu)) * 1e3)
             energy = polls * 40_000 if polls % 20 == 0 else None
-            row = (now, gpu, watts, watts, energy, 60 << 30, 80 << 30, 90, 40, 1980, 60, 80.0, 60.0, 30.0)
+            row = (now, gpu, watts, watts, energy, 60 << 30, 80 << 30, 90, 40, 1980, 60, 80.0, 60.0, 30.0, 0)
             samples.append(row)
         if polls % 10 == 0:  # the driver buffer, harvested every second: 20-ms samples since the last harvest
             times = list(range(last_buffer_ns + 20_000_000, now, 20_000_000))

@@ -26,7 +26,7 @@ import pynvml
 
 import efftrace.recorder.sampling.sampler
 from efftrace.recorder.format import schema
-from efftrace.recorder.sampling.sampler import GpuSampler
+from efftrace.recorder.sampling.sampler import GpuSampler, WatchedGpu
 from efftrace.recorder.writer import StreamWriter
 
 WRAPPED = (
@@ -85,7 +85,7 @@ def main() -> None:
     gpus = []
     for index in range(pynvml.nvmlDeviceGetCount()):
         handle = pynvml.nvmlDeviceGetHandleByIndex(index)
-        gpus.append((index, handle, bool(pynvml.nvmlGpmQueryDeviceSupport(handle).isSupportedDevice)))
+        gpus.append(WatchedGpu(index, handle, handle, bool(pynvml.nvmlGpmQueryDeviceSupport(handle).isSupportedDevice)))
     with tempfile.TemporaryDirectory() as folder:
         samples = StreamWriter(Path(folder) / "g.arrow", schema.GPU_SAMPLES_SCHEMA, 2.0, 1000)
         power = StreamWriter(Path(folder) / "p.arrow", schema.POWER_SAMPLES_SCHEMA, 2.0, 10_000)

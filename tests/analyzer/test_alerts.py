@@ -105,9 +105,10 @@ def test_alerts_file_gets_one_json_line_per_alert_and_grows(tmp_path):
         assert subprocess.run(command, capture_output=True, timeout=120).returncode == 0
     lines = log.read_text().splitlines()
     result = analyze(open_run(trace))
-    assert len(lines) == 2 * len(result.alerts) == 40
+    assert len(lines) == 2 * len(result.alerts)
+    assert sum(alert["kind"] == "oom_risk" for alert in result.alerts) == 20, "every window near out of memory"
     windows = result.windows.to_pylist()
     ends = {row["window"]: row["end_ns"] for row in windows}
     for line in lines:
         alert = json.loads(line)
-        assert alert["kind"] == "oom_risk" and alert["time_ns"] == ends[alert["window"]], "exact nanoseconds"
+        assert alert["time_ns"] == ends[alert["window"]], "exact nanoseconds"

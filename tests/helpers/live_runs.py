@@ -73,7 +73,7 @@ class LiveRun(threading.Thread):
                 watts = 300 + 200 * math.sin(polls / 7 + index)  # varying, so that edges matter
                 energy = int(polls * 4_000) if polls % 25 == 0 else None
                 gpu.append((now, index, int(watts * 1e3), int(watts * 1e3), energy, (60 + step) << 30, 80 << 30,
-                            80, 40, 1980 - 10 * index, 50, 70.0, 50.0, 20.0))  # fmt: skip
+                            80, 40, 1980 - 10 * index, 50, 70.0, 50.0, 20.0, 0))  # fmt: skip
             polls += 1
             if step <= self.steps and time.monotonic() - began >= step * self.step_s:
                 for rank in range(RANKS):
