@@ -6,7 +6,7 @@
 Writes a synthetic trace as effrec writes it (Arrow streams in effrec's compression, LZ4; with
 ``--compression zstd``, as effrec wrote them before; 64k-row batches; GPU poll
 at 10 Hz with effrec's rationed reads: the energy counter every 20th poll, GPM every 2nd,
-temperature every 5th; 100,000 train steps), then, each in a fresh process so peak memory is
+temperature and the clock-event reasons every 5th; 100,000 train steps), then, each in a fresh process so peak memory is
 its own: the full analysis (``efftrace.analyzer.compute.metrics.analyze`` with 10-step log windows, i.e. 10,000 windows;
 ``--repeat`` times, the median reported, as a shared 2-core machine varies by ±15 % from run to
 run), interleaved with a polars implementation of the same figures (what a strong user would
@@ -81,8 +81,10 @@ def write_gpu_samples(
                 "gpm_sm_activity_pct": every(GPM_POLLS, rng.uniform(0, 100, rows).astype(np.float32)),
                 "gpm_tensor_activity_pct": every(GPM_POLLS, rng.uniform(0, 100, rows).astype(np.float32)),
                 "gpm_dram_bw_pct": every(GPM_POLLS, rng.uniform(0, 100, rows).astype(np.float32)),
-                # mostly no reason, some power cap (0x4) and idle (0x1), as the H200 traces hold
-                "clock_event_reasons": rng.choice(np.array([0, 0, 0, 4, 1], dtype=np.uint64), rows),
+                # mostly no reason, some power cap (0x4) and idle (0x1), as the H200 traces hold; with the temperature
+                "clock_event_reasons": every(
+                    TEMPERATURE_POLLS, rng.choice(np.array([0, 0, 0, 4, 1], dtype=np.uint32), rows)
+                ),
             }
             arrays = [pa.array(columns[field.name], type=field.type) for field in schema.GPU_SAMPLES_SCHEMA]
             out.write_batch(pa.RecordBatch.from_arrays(arrays, schema=schema.GPU_SAMPLES_SCHEMA))

@@ -22,6 +22,7 @@ import click
 
 from efftrace.recorder import __version__, meta
 from efftrace.recorder.config import (
+    CLOCK_REASONS_INTERVAL_S,
     ENERGY_INTERVAL_S,
     ENV_CUDA_SYNC,
     ENV_PROFILE_STEPS,
@@ -226,6 +227,7 @@ def record(
             "energy_interval_s": ENERGY_INTERVAL_S,
             "gpm_interval_s": polls_per(GPM_INTERVAL_S, interval_s) * interval_s,
             "temperature_interval_s": polls_per(TEMPERATURE_INTERVAL_S, interval_s) * interval_s,
+            "clock_reasons_interval_s": polls_per(CLOCK_REASONS_INTERVAL_S, interval_s) * interval_s,
             "power_buffer": True,
             "cuda_sync": cuda_sync,
             "flush_interval_s": FLUSH_INTERVAL_S,

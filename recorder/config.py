@@ -55,6 +55,12 @@ so sampling every 0.2 s loses no activity, only time resolution below 0.2 s."""
 TEMPERATURE_INTERVAL_S = 0.5
 """Temperature moves over seconds; reading it every 0.5 s saves ~60 us a poll and stays well inside
 the analyzer's default gap bound of 1 s."""
+CLOCK_REASONS_INTERVAL_S = TEMPERATURE_INTERVAL_S
+"""NVML's clock-event reasons (67 us of CPU a call on the H200) are a state at the instant of the poll; the
+analyzer wants the share of each log window they held, which readings every 0.5 s estimate without bias
+(20 in a 10-s window). Read on the temperature's polls, they share its sample grid in the analyzer: read
+every 0.1 s they cost the 24-h benchmark's analysis 9-12 % more CPU (bench/diagnosis_cost.py), every 0.5 s
+a fifth of that."""
 
 
 def polls_per(seconds: float, interval_s: float) -> int:

@@ -68,6 +68,7 @@ SIGNALS = (
     Signal("gpm_dram", "gpm_dram_bw_pct", "backward", "GPM DRAM bandwidth"),
     Signal("sm_clock", "sm_clock_mhz", "linear", "NVML SM clock"),
     Signal("temperature", "temperature_c", "linear", "NVML temperature"),
+    # read on the temperature's polls and interpolated as it is, they share its sample grid
     Signal("power_capped", "clock_event_reasons", "linear", "NVML clock-event reasons", bits=POWER_CAP_REASONS),
     Signal("thermal_slowdown", "clock_event_reasons", "linear", "NVML clock-event reasons", bits=THERMAL_REASONS),
     Signal("power_instant", "power_instant_mw", "linear", "NVML instant power (field POWER_INSTANT)", checked=True),
@@ -253,6 +254,11 @@ def _rows_read(present: np.ndarray) -> Read:
     return where
 
 
+def _set(mask: np.ndarray, bits: int) -> np.ndarray:
+    """1.0 where any of ``bits`` is set in the mask, else 0.0: integrated, the time they were set."""
+    return np.not_equal(np.bitwise_and(mask, mask.dtype.type(bits)), 0).astype(np.float64)
+
+
 @dataclass(frozen=True)
 class _Readings:
     """Signals of one GPU read on the same polls of one chunk: their times (seconds) and values."""
@@ -277,9 +283,9 @@ def _prepared(host: str, table: pa.Table, signals: list[Signal], origin_ns: int)
     invalid = 0
     for signal in signals:
         column = table.column(signal.column)
-        if signal.bits:  # 1 while any of its reasons is set: integrated, the time they were
+        if signal.bits:  # a bit mask: turned into its 0/1 signal once split, on the readings only
             values, valid = values_and_validity(column)
-            columns[signal.name] = (values & np.uint64(signal.bits) != 0).astype(np.float64)
+            columns[signal.name] = values
             presence[signal.name] = None if valid is None or valid.all() else valid
         elif column.null_count == 0 and not pa.types.is_floating(column.type):
             columns[signal.name], presence[signal.name] = column, None  # a reading in every row, none impossible
@@ -297,6 +303,10 @@ def _prepared(host: str, table: pa.Table, signals: list[Signal], origin_ns: int)
             times, values = seconds[place], [column[place] for column in by_gpu]
             if read is not None:
                 times, values = times[read], [column[read] for column in values]
+            values = [
+                _set(column, signal.bits) if signal.bits else column
+                for column, signal in zip(values, together, strict=True)
+            ]
             if times.size:
                 readings.append(_Readings(gpu, together, times, values))
     return host, readings, invalid

@@ -261,6 +261,7 @@ def _body(trace: Trace, result: RunMetrics, payload: dict[str, Any]) -> str:
             "</section>",
             f"<section><h2>Findings</h2><ul>{found}</ul></section>" if found else "",
             _time_section(result),
+            _profile_section(result),
             _latency_section(result),
             _generate_section(result),
             f"<section><h2>Energy: trapezoid vs the GPU's counter</h2>{_energy_check(result)}</section>"
@@ -305,9 +306,60 @@ def _time_section(result: RunMetrics) -> str:
         rows.append(f"<div class='timebar'><b>rank {esc(rank)}</b><div>{parts}</div></div>")
     return (
         f"<section><h2>Where the time went (whole job, {total:,.1f} s)</h2><p class='hint'>Each rank's time from "
-        "its events: a step from its start to its end as recorded, between steps the host's time from one step's "
-        f"end to the next one's start. Hover for seconds.</p><p>{legend}</p>{''.join(rows)}</section>"
+        "its events: a step from its start to its end on the GPU where CUDA events timed it (else on the host), "
+        f"between steps from one step's end to the next one's start. Hover for seconds.</p><p>{legend}</p>"
+        f"{''.join(rows)}{_step_timing_table(result)}</section>"
     )
+
+
+def _step_timing_table(result: RunMetrics) -> str:
+    """Each rank's steps on the GPU beside the host, train window, mean per step (compute.step_timing)."""
+    ranks = result.diagnosis.get("step_timing") or {}
+    if not ranks:
+        return ""
+    keys = ("gpu_step_s", "host_step_s", "gpu_between_s", "host_between_s", "gpu_after_host_s")
+    heads = ("step on the GPU", "step on the host", "between steps: GPU idle", "between steps: host", "GPU after host")
+    head = "".join(f"<th>{esc(title)}</th>" for title in ("rank", "steps", *heads))
+    body = "".join(
+        f"<tr><td>{esc(rank)}</td><td>{row['steps']:,}</td>"
+        + "".join(f"<td>{_number(None if row[key] is None else row[key] * 1e3, '{:,.2f} ms')}</td>" for key in keys)
+        + "</tr>"
+        for rank, row in ranks.items()
+    )
+    return (
+        "<h3>Steps on the GPU and on the host (train window, mean per step)</h3><p class='hint'>Between steps the "
+        "host works while the GPU either idles or still finishes the step; a GPU that finishes long after the host "
+        f"queued the step's end sets the pace, one that finishes at once waits on the host.</p><table><tr>{head}</tr>"
+        f"{body}</table>"
+    )
+
+
+def _profile_section(result: RunMetrics) -> str:
+    """The profiled steps (effrec --profile-steps): per rank, GPU busy and idle time and the top kernels."""
+    profile = result.diagnosis.get("profile")
+    if not profile:
+        return ""
+    steps = profile.get("steps")
+    title = f"Profiled steps {steps[0]}-{steps[1]}" if steps else "Profiled steps"
+    parts = []
+    for rank, seen in profile["ranks"].items():
+        if "gpu_busy_s" not in seen:
+            parts.append(f"<p><b>rank {esc(rank)}</b>: {esc(seen.get('note', 'nothing profiled'))}</p>")
+            continue
+        causes = seen.get("idle_causes") or {}
+        said = ", ".join(f"{share:.0%} {esc(cause.replace('_', ' '))}" for cause, share in causes.items() if share > 0)
+        kernels = "".join(
+            f"<tr><td><code>{esc(kernel['name'])}</code></td><td>{kernel['seconds'] * 1e3:,.2f} ms</td>"
+            f"<td>{_number(kernel['share'], '{:.1%}')}</td><td>{kernel['count']:,}</td></tr>"
+            for kernel in seen["top_kernels"]
+        )
+        parts.append(
+            f"<p><b>rank {esc(rank)}</b>: {seen['profiled_steps']} steps over {seen['span_s'] * 1e3:,.1f} ms; "
+            f"kernels ran {seen['gpu_busy_s'] * 1e3:,.1f} ms, the GPU idle {seen['gpu_idle_share']:.1%}"
+            f"{f' ({said} of the idle time)' if said else ''}.</p><table><tr><th>kernel</th><th>GPU time</th>"
+            f"<th>share of kernel time</th><th>calls</th></tr>{kernels}</table>"
+        )
+    return f"<section><h2>{esc(title)}</h2><p class='hint'>{esc(profile['source'])}.</p>{''.join(parts)}</section>"
 
 
 def _latency_section(result: RunMetrics) -> str:

@@ -33,6 +33,8 @@ SAMPLING: dict[str, type | tuple[type, ...]] = {
     "energy_interval_s": NUMBER,
     "gpm_interval_s": NUMBER,
     "temperature_interval_s": NUMBER,
+    "clock_reasons_interval_s": NUMBER,
+    "profile_steps": list,
     "cuda_sync": bool,
 }
 MODEL: dict[str, type | tuple[type, ...]] = {

@@ -74,9 +74,10 @@ GPU_SAMPLES_SCHEMA = pa.schema(
         pa.field("gpm_sm_activity_pct", pa.float32()),
         pa.field("gpm_tensor_activity_pct", pa.float32()),
         pa.field("gpm_dram_bw_pct", pa.float32()),
-        # nvmlDeviceGetCurrentClocksEventReasons: why the clocks are below their maximum (a bit mask,
-        # NVML's nvmlClocksEventReason* values); the maximum itself is in the host manifest
-        pa.field("clock_event_reasons", pa.uint64()),
+        # nvmlDeviceGetCurrentClocksEventReasons: why the clocks are below their maximum (a bit mask of
+        # NVML's nvmlClocksEventReason* values, all of them in the low 32 bits of NVML's 64: those are
+        # kept, which halves what the analyzer decodes); the maximum itself is in the host manifest
+        pa.field("clock_event_reasons", pa.uint32()),
     ],
     metadata=_metadata("gpu_samples"),
 )

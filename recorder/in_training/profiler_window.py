@@ -57,6 +57,7 @@ class ProfilerWindow:
             return
         self.done = True
         try:
+            _wait_for_the_gpu()  # kernels still queued at the window's end would have no recorded end
             profiler.add_metadata_json("distributedInfo", f'{{"rank": {self._rank}}}')  # read only before stop()
             profiler.stop()
             plain = self.path.with_suffix("")  # the Chrome trace as torch writes it, gzip'd below
@@ -90,3 +91,11 @@ def _started_profiler() -> Any:
     profiler = torch.profiler.profile(activities=activities, schedule=lambda _step: record)
     profiler.start()
     return profiler
+
+
+def _wait_for_the_gpu() -> None:
+    """Let the GPU finish the profiled steps: one synchronize, at the window's end only."""
+    import torch
+
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.synchronize()

@@ -5,7 +5,8 @@ and writes them raw. Some reads are rationed because of their cost or their natu
 counter (4 to 8 ms a call on H100) at most every :data:`ENERGY_INTERVAL_S`; the driver's
 power-sample buffer, harvested every :data:`POWER_BUFFER_INTERVAL_S` and deduplicated by its
 timestamps, so that even a slow poll yields a ~20 ms power series; a GPM sample (~300 us) every
-:data:`GPM_INTERVAL_S` and the temperature every :data:`TEMPERATURE_INTERVAL_S`, counted in whole
+:data:`GPM_INTERVAL_S`, the clock-event reasons every :data:`CLOCK_REASONS_INTERVAL_S` and the
+temperature every :data:`TEMPERATURE_INTERVAL_S`, counted in whole
 polls so that the rows carrying them fall on one regular grid. A rationed field is null in the
 rows between its reads.
 
@@ -23,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from efftrace.recorder.config import (
+    CLOCK_REASONS_INTERVAL_S,
     ENERGY_INTERVAL_S,
     GPM_INTERVAL_S,
     POWER_BUFFER_INTERVAL_S,
@@ -34,6 +36,9 @@ from efftrace.recorder.writer import StreamWriter
 
 MAX_CONSECUTIVE_FAILURES = 50
 """A field that fails this many polls in a row (for a reason other than 'not supported') is dropped."""
+
+REASON_BITS_KEPT = 0xFFFF_FFFF
+"""The clock-event reasons' bits the sample files keep: NVML defines its reasons in 0x1-0x400."""
 
 GPM_METRIC_NAMES = ("NVML_GPM_METRIC_SM_UTIL", "NVML_GPM_METRIC_ANY_TENSOR_UTIL", "NVML_GPM_METRIC_DRAM_BW_UTIL")
 
@@ -164,6 +169,7 @@ class GpuSampler(threading.Thread):
         self._gpm_metric_ids = [getattr(nvml, name, None) for name in GPM_METRIC_NAMES]
         self.gpm_every = polls_per(GPM_INTERVAL_S, interval_s)
         self.temperature_every = polls_per(TEMPERATURE_INTERVAL_S, interval_s)
+        self.clock_reasons_every = polls_per(CLOCK_REASONS_INTERVAL_S, interval_s)
         self.polls = 0
         self.latest_power_mw: dict[int, float] = {}  # each GPU's last power reading, for effrec --status
         self.cpu_seconds = 0.0
@@ -198,6 +204,7 @@ class GpuSampler(threading.Thread):
         now_s = time.monotonic()
         read_gpm = self.polls % self.gpm_every == 0
         read_temperature = self.polls % self.temperature_every == 0
+        read_reasons = self.polls % self.clock_reasons_every == 0
         for gpu in self._gpus:
             guard = gpu.guard
             if guard.lost:
@@ -213,7 +220,9 @@ class GpuSampler(threading.Thread):
             memory = guard.read("memory", nvml.nvmlDeviceGetMemoryInfo, handle)
             utilization = guard.read("utilization", nvml.nvmlDeviceGetUtilizationRates, handle)
             clock = guard.read("sm_clock", nvml.nvmlDeviceGetClockInfo, physical, nvml.NVML_CLOCK_SM)
-            reasons = guard.read("clock_event_reasons", self._clock_event_reasons, physical)
+            reasons = None
+            if read_reasons:
+                reasons = guard.read("clock_event_reasons", self._clock_event_reasons, physical)
             temperature = None
             if read_temperature:
                 temperature = guard.read(
@@ -265,7 +274,7 @@ class GpuSampler(threading.Thread):
         call = getattr(nvml, "nvmlDeviceGetCurrentClocksEventReasons", None)
         if call is None:
             call = nvml.nvmlDeviceGetCurrentClocksThrottleReasons
-        return call(handle)
+        return int(call(handle)) & REASON_BITS_KEPT
 
     def _harvest_power_buffer(self, gpu: _Gpu) -> None:
         nvml = self._nvml

@@ -8,7 +8,13 @@ import time
 
 import pytest
 
-from efftrace.recorder.config import ENERGY_INTERVAL_S, GPM_INTERVAL_S, TEMPERATURE_INTERVAL_S, polls_per
+from efftrace.recorder.config import (
+    CLOCK_REASONS_INTERVAL_S,
+    ENERGY_INTERVAL_S,
+    GPM_INTERVAL_S,
+    TEMPERATURE_INTERVAL_S,
+    polls_per,
+)
 from efftrace.recorder.format import schema
 from efftrace.recorder.sampling.gpus import visible_devices
 from efftrace.recorder.sampling.host import HostSampling
@@ -273,14 +279,18 @@ def test_power_scope_is_recorded_per_gpu(tmp_path, module_mw, module_power, scop
     assert (gpu["module_power"], gpu["energy_scope"], gpu["mig"]) == (module_power, scope, None)
 
 
-def test_clock_event_reasons_every_poll_and_the_maximum_clock_once(tmp_path):
-    """The reasons are NVML's mask as given (here the software power cap, 0x4), on every row; the
-    maximum SM clock is a fact of the GPU, in the host manifest."""
+def test_clock_event_reasons_on_the_temperature_polls_and_the_maximum_clock_once(tmp_path):
+    """The reasons are NVML's mask as given (here the software power cap, 0x4), read every
+    CLOCK_REASONS_INTERVAL_S on the temperature's polls; the maximum SM clock is a fact of the GPU,
+    in the host manifest."""
     capped, plain = FakeGpu("GPU-a", clock_event_reasons=0x4), FakeGpu("GPU-b")
-    host, _stats, warnings = sample(tmp_path, FakeNvml([capped, plain]))
+    host, _stats, warnings = sample(tmp_path, FakeNvml([capped, plain]), seconds=1.2)
     rows = gpu_table(tmp_path).to_pylist()
-    assert {row["clock_event_reasons"] for row in rows if row["gpu"] == 0} == {0x4}
-    assert {row["clock_event_reasons"] for row in rows if row["gpu"] == 1} == {0}
+    assert CLOCK_REASONS_INTERVAL_S == TEMPERATURE_INTERVAL_S
+    for row in rows:
+        assert (row["clock_event_reasons"] is None) == (row["temperature_c"] is None)
+    assert {row["clock_event_reasons"] for row in rows if row["gpu"] == 0} == {0x4, None}
+    assert {row["clock_event_reasons"] for row in rows if row["gpu"] == 1} == {0, None}
     assert [gpu["max_sm_clock_mhz"] for gpu in host["gpus"]] == [1980, 1980]
     assert warnings == []
 
@@ -301,9 +311,15 @@ def test_older_bindings_are_asked_for_throttle_reasons_and_a_gpu_without_them_re
     (tmp_path / "none").mkdir()
     sample(tmp_path / "older", OlderNvml([FakeGpu("GPU-a")]))
     older = read_stream(tmp_path / "older" / schema.gpu_samples_file(socket.gethostname()))
-    assert set(older["clock_event_reasons"].to_pylist()) == {0x20}
+    assert set(older["clock_event_reasons"].to_pylist()) == {0x20, None}
     gpu = FakeGpu("GPU-a", unsupported={"nvmlDeviceGetCurrentClocksEventReasons"})
     _, _, warnings = sample(tmp_path / "none", FakeNvml([gpu]))
     rows = read_stream(tmp_path / "none" / schema.gpu_samples_file(socket.gethostname())).to_pylist()
     assert all(row["clock_event_reasons"] is None for row in rows) and rows[0]["power_avg_mw"] == 300_000
     assert len([w for w in warnings if "clock_event_reasons" in w]) == 1
+
+
+def test_clock_event_reasons_keep_the_low_32_bits(tmp_path):
+    """Every reason NVML defines is below 0x800; a bit above the 32 kept would not fit the column."""
+    sample(tmp_path, FakeNvml([FakeGpu("GPU-a", clock_event_reasons=(1 << 40) | 0x4)]), seconds=0.3)
+    assert set(gpu_table(tmp_path)["clock_event_reasons"].to_pylist()) <= {0x4, None}
