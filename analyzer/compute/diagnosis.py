@@ -46,8 +46,9 @@ CLOCK_HELD_RATIO = 0.9
 power cap a quarter of the time or more, or cut by heat or a hardware slowdown a tenth of it, with the
 SM clock on average at 90 % of its maximum or less: the GPU ran slower than it can. A cap that only
 grazes the clock (a few % below maximum) costs less than the noise of a step time and is not called.
-On the H200, the compute-bound sample ran into its 700 W cap 84 % of its train time at 1,651 MHz, 83 %
-of 1,980 (sample_traces/h200-diagnosis-compute); the other three never did."""
+On the H200, the compute-bound sample ran into its 700 W cap at 17 of the 21 readings of its train
+window, the SM clock 1,651 MHz on average over windows 2-4, 83 % of 1,980
+(sample_traces/h200-diagnosis-compute); the other three never did."""
 
 WARMUP_WINDOWS = 1
 """The first log window carries start-up work later ones do not (CUDA context, kernel and allocator
