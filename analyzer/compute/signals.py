@@ -281,12 +281,14 @@ def _prepared(host: str, table: pa.Table, signals: list[Signal], origin_ns: int)
     columns: dict[str, Column] = {}
     presence: dict[str, np.ndarray | None] = {}
     invalid = 0
+    masks: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}  # a bit-mask column, decoded once for its signals
     for signal in signals:
         column = table.column(signal.column)
         if signal.bits:  # a bit mask: turned into its 0/1 signal once split, on the readings only
-            values, valid = values_and_validity(column)
-            columns[signal.name] = values
-            presence[signal.name] = None if valid is None or valid.all() else valid
+            if signal.column not in masks:
+                values, valid = values_and_validity(column)
+                masks[signal.column] = values, None if valid is None or valid.all() else valid
+            columns[signal.name], presence[signal.name] = masks[signal.column]
         elif column.null_count == 0 and not pa.types.is_floating(column.type):
             columns[signal.name], presence[signal.name] = column, None  # a reading in every row, none impossible
         else:  # a null is a missing sample, never zero: its value is read only where valid
