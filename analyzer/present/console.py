@@ -112,17 +112,12 @@ def _time_table(result: RunMetrics) -> list[str]:
         [rank] + [f"{seconds[key]:,.1f} s {seconds[key] / total:.0%}" if total > 0 else "n/a" for key in TIME_BUCKETS]
         for rank, seconds in ranks[:_RANKS_SHOWN]
     ]
-    widths = [max(len(cell) for cell in column) for column in zip(header, *body, strict=True)]
     title = (
         f"Where the time went (whole job, {total:,.1f} s; per rank, from its events: a step from its start to "
         "its end on the GPU where CUDA events timed it, else on the host; between steps, from one step's end "
         "to the next one's start):"
     )
-    lines = [title] + [("  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))).rstrip()
-                       for row in (header, *body)]  # fmt: skip
-    if len(ranks) > _RANKS_SHOWN:
-        lines.append(f"  ... and {len(ranks) - _RANKS_SHOWN} more ranks (all of them in the JSON's diagnosis)")
-    return lines
+    return _rank_table(title, header, body, len(ranks))
 
 
 def _step_timing_table(result: RunMetrics) -> list[str]:
@@ -136,15 +131,20 @@ def _step_timing_table(result: RunMetrics) -> list[str]:
         [rank, str(row["steps"])] + ["n/a" if row[key] is None else f"{row[key] * 1e3:,.2f} ms" for key in keys]
         for rank, row in ranks[:_RANKS_SHOWN]
     ]
-    widths = [max(len(cell) for cell in column) for column in zip(header, *body, strict=True)]
     title = (
         "Steps on the GPU (CUDA events) and on the host (the Trainer's hooks), train window, mean per step; "
         "between steps the host works while the GPU idles or finishes the step:"
     )
+    return _rank_table(title, header, body, len(ranks))
+
+
+def _rank_table(title: str, header: list[str], body: list[list[str]], ranks: int) -> list[str]:
+    """A table of the first :data:`_RANKS_SHOWN` ranks, columns aligned, saying how many more the JSON has."""
+    widths = [max(len(cell) for cell in column) for column in zip(header, *body, strict=True)]
     lines = [title] + [("  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))).rstrip()
                        for row in (header, *body)]  # fmt: skip
-    if len(ranks) > _RANKS_SHOWN:
-        lines.append(f"  ... and {len(ranks) - _RANKS_SHOWN} more ranks (all of them in the JSON's diagnosis)")
+    if ranks > _RANKS_SHOWN:
+        lines.append(f"  ... and {ranks - _RANKS_SHOWN} more ranks (all of them in the JSON's diagnosis)")
     return lines
 
 

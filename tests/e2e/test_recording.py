@@ -357,6 +357,13 @@ def test_profile_steps_keeps_one_trace_per_rank_of_just_those_steps(tmp_path, ti
     last = max(event["ts"] + event["dur"] for event in marked) + base_us
     assert steps[2]["start_ns"] / 1e3 - 1e3 <= first and last <= steps[3]["end_ns"] / 1e3 + 1e3
     assert load_meta(run_dir)["sampling"]["profile_steps"] == [2, 3]
+    pytest.importorskip("hta")
+    analysis = subprocess.run(
+        [sys.executable, "-m", "efftrace.analyzer", str(run_dir)], capture_output=True, text=True, timeout=300
+    )
+    assert analysis.returncode == 0, analysis.stderr[-2000:]
+    assert "Profiled steps 2-3" in analysis.stdout
+    assert "rank 0: no GPU kernels ran in the profiled steps (a CPU run?)" in analysis.stdout
 
 
 def test_profile_steps_refuses_a_bad_range(tmp_path):
