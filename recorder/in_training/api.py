@@ -27,11 +27,12 @@ from pathlib import Path
 from typing import Any
 
 from efftrace.recorder import meta
-from efftrace.recorder.config import ENV_RUN_DIR, FLUSH_INTERVAL_S, RecorderSettings, cuda_sync_enabled
-from efftrace.recorder.format.ranges import POLL_INTERVAL_S
+from efftrace.recorder.config import ENV_RUN_DIR, FLUSH_INTERVAL_S, RecorderSettings, cuda_sync_enabled, profiled_steps
+from efftrace.recorder.format.ranges import POLL_INTERVAL_S, parse_step_range
 from efftrace.recorder.in_training import torch_probe
 from efftrace.recorder.in_training.events import EventLog, current_rank, process_event_log, world_size
 from efftrace.recorder.in_training.model_info import parameter_counts
+from efftrace.recorder.in_training.profiler_window import ProfilerWindow
 from efftrace.recorder.run_dir import create_run_dir
 
 
@@ -57,11 +58,14 @@ class Recorder:
         cuda_sync: bool | None = None,
         total_params: int | None = None,
         trainable_params: int | None = None,
+        profile_steps: tuple[int, int] | None = None,
     ) -> None:
         """``total_params`` and ``trainable_params`` feed TT and ST (or call :meth:`describe_model`).
+        ``profile_steps`` (first, last): run the PyTorch profiler over those steps, as
+        ``effrec --profile-steps`` does (under effrec, its option applies when this is not given).
 
-        Raises ValueError, before anything is recorded, for an ``interval_s`` out of range (as
-        ``effrec --interval`` refuses it); a bad ``EFFICIENTLLM_*`` variable is warned about instead.
+        Raises ValueError, before anything is recorded, for an ``interval_s`` or ``profile_steps`` out
+        of range (as effrec refuses them); a bad ``EFFICIENTLLM_*`` variable is warned about instead.
         """
         settings = RecorderSettings.from_env()
         self.out = Path(out)
@@ -77,6 +81,12 @@ class Recorder:
         self._helper: subprocess.Popen[str] | None = None
         self._manifest: dict[str, Any] | None = None
         self._next_step = 1
+        self._profile_steps = (
+            profiled_steps()
+            if profile_steps is None
+            else parse_step_range("profile_steps", "-".join(str(step) for step in profile_steps))
+        )
+        self._profiler: ProfilerWindow | None = None
 
     def __enter__(self) -> Recorder:
         # inside an effrec run, this process's events go to effrec's run; were its events file not
@@ -96,12 +106,17 @@ class Recorder:
             )
             meta.start(self.run_dir, self._manifest)
             self._log = EventLog(self.run_dir, current_rank(), self.history_size)
+        if self._profile_steps is not None:
+            log = self._log
+            self._profiler = ProfilerWindow(*self._profile_steps, log.run_dir, log.host, log.rank)
         self._write_rank_info()
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, traceback: Any) -> None:
         if self._log is None:
             return
+        if self._profiler is not None:
+            self._profiler.finish()  # the loop ended inside the window: keep what was profiled
         self._log.flush()
         if self._manifest is None or self.run_dir is None:
             return  # effrec owns the run and finalises it
@@ -131,6 +146,8 @@ class Recorder:
         """Time one optimizer step; its end is taken after a CUDA synchronize unless disabled."""
         record = StepRecord(samples=samples, tokens=tokens)
         number = self._next_step if step is None else step
+        if self._profiler is not None:
+            self._profiler.before_step(number)
         start_ns = time.time_ns()
         yield record
         host_end_ns = time.time_ns()  # the host is done queueing; the GPU may still be working on it
@@ -153,6 +170,8 @@ class Recorder:
             grad_norm=record.grad_norm,
             **torch_probe.allocator_memory(),
         )
+        if self._profiler is not None:
+            self._profiler.after_step(number)
 
     @contextlib.contextmanager
     def mark(self, name: str) -> Iterator[None]:

@@ -237,8 +237,8 @@ def test_count_new_tokens_stops_at_the_first_eos():
 def test_custom_loop_through_the_api(tmp_path, under_effrec):
     script = [sys.executable, str(SCRIPTS / "custom_loop.py"), str(tmp_path / "api")]
     (tmp_path / "api").mkdir()
-    if under_effrec:
-        result = run_effrec(["--out", str(tmp_path / "runs"), "--", *script], tmp_path)
+    if under_effrec:  # with two of its five steps profiled: the API honours effrec's --profile-steps
+        result = run_effrec(["--out", str(tmp_path / "runs"), "--profile-steps", "2-3", "--", *script], tmp_path)
         run_dir = only_run_dir(tmp_path / "runs")
     else:
         result = subprocess.run(script, capture_output=True, text=True, cwd=tmp_path, timeout=300)
@@ -254,6 +254,22 @@ def test_custom_loop_through_the_api(tmp_path, under_effrec):
     meta = load_meta(run_dir)
     assert meta["status"] == "complete"
     assert meta["model"]["total_params"] == 8 * 8 + 8
+    assert all(row["host_start_ns"] == row["start_ns"] and row["host_end_ns"] <= row["end_ns"] for row in steps)
+    profiles = list(run_dir.glob("profile-*.pt.trace.json.gz"))
+    if under_effrec:
+        (profile,) = profiles
+        trace = json.loads(gzip.decompress(profile.read_bytes()))
+        marked = [event for event in trace["traceEvents"] if str(event.get("name", "")).startswith("ProfilerStep#")]
+        assert len(marked) == 2 and trace["distributedInfo"] == {"rank": 0}
+    else:
+        assert profiles == []
+
+
+def test_the_api_refuses_a_bad_profile_window():
+    from efftrace.recorder import Recorder
+
+    with pytest.raises(ValueError, match="profile_steps=3-2 is not accepted"):
+        Recorder(profile_steps=(3, 2))
 
 
 def test_fsdp2_sharded_model_is_described_whole(tmp_path, tiny_llama):
