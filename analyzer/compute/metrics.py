@@ -37,7 +37,7 @@ from efftrace.analyzer.compute.step_timing import step_timing
 from efftrace.analyzer.compute.steps import Generations, Steps, generations, log_windows, train_steps
 from efftrace.analyzer.compute.time_buckets import BUCKETS, Buckets, time_buckets
 from efftrace.analyzer.errors import TraceError
-from efftrace.analyzer.read.loader import Trace
+from efftrace.analyzer.read.loader import RecordedGpu, Trace
 from efftrace.analyzer.read.locations import is_local
 from efftrace.analyzer.read.partitions import Partition, plan_partitions
 from efftrace.analyzer.result import RunMetrics
@@ -337,15 +337,16 @@ def analyze(trace: Trace, settings: AnalysisSettings | None = None, engine: Engi
         ranks=rank_rows(trace, placed, [int(rank) for rank in steps.rank_ids]),
     )
     result = build_result(context, steps, logs, gens, groups, per_gpu, aggregate, step_columns, notes)
-    clocks = [gpu.max_sm_clock_mhz for gpu in recorded.values() if gpu.max_sm_clock_mhz]
-    profiled = (trace.meta.get("sampling") or {}).get("profile_steps")
-    found = findings(
-        result.windows,
-        _between_shares(buckets),
-        result.alerts,
-        min(clocks) if clocks else None,
-        _step_range(profiled),
-    )
+    return _with_diagnosis(result, trace, events, groups, buckets, list(recorded.values()))
+
+
+def _with_diagnosis(
+    result: RunMetrics, trace: Trace, events: pa.Table, groups: WindowGroups, buckets: Buckets, gpus: list[RecordedGpu]
+) -> RunMetrics:
+    """The result with where the time went, the step timing, the findings and the profiled steps."""
+    clocks = [gpu.max_sm_clock_mhz for gpu in gpus if gpu.max_sm_clock_mhz]
+    profiled = _step_range((trace.meta.get("sampling") or {}).get("profile_steps"))
+    found = findings(result.windows, _between_shares(buckets), result.alerts, min(clocks) if clocks else None, profiled)
     train = groups.index("train")
     timing = {}
     if train is not None:
@@ -356,7 +357,7 @@ def analyze(trace: Trace, settings: AnalysisSettings | None = None, engine: Engi
         "step_timing": timing,
         "findings": [finding.as_dict() for finding in found],
     }
-    profile = _profiled(trace)
+    profile = _profiled(trace, profiled)
     if isinstance(profile, str):
         result = dataclasses.replace(result, notes=[*result.notes, profile])
     elif profile:
@@ -371,7 +372,7 @@ def _step_range(given: Any) -> tuple[int, int] | None:
     return None
 
 
-def _profiled(trace: Trace) -> dict[str, Any] | str | None:
+def _profiled(trace: Trace, steps: tuple[int, int] | None) -> dict[str, Any] | str | None:
     """The profiled steps' kernels and idle time (``effrec --profile-steps``), or why they cannot be read."""
     files = trace.profile_files
     if not files:
@@ -379,7 +380,7 @@ def _profiled(trace: Trace) -> dict[str, Any] | str | None:
     if not is_local(trace.run_dir):
         return "the run's profiler traces are read only from a local run directory; copy it here to report them"
     try:
-        return profiled_steps(files, _step_range((trace.meta.get("sampling") or {}).get("profile_steps")))
+        return profiled_steps(files, steps)
     except ProfileUnavailable as error:
         return str(error)
 
