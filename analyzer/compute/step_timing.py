@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from efftrace.analyzer.compute.steps import kind_is
 from efftrace.recorder.format.columns import to_numpy, values_and_validity
 from efftrace.recorder.format.units import NS_PER_S
 
@@ -27,12 +28,9 @@ def step_timing(events: pa.Table, train_start_ns: int, train_end_ns: int) -> dic
     seconds: ``gpu_step_s``, ``host_step_s``, ``gpu_between_s`` (the GPU's time from one step's end
     to the next one's start), ``host_between_s`` and ``gpu_after_host_s`` (step end on the GPU minus
     on the host). Ranks without such steps are left out; an empty dict when none has them."""
-    if events.num_rows == 0 or "host_end_ns" not in events.column_names:
+    if events.num_rows == 0:
         return {}
-    kind = events.column("kind").combine_chunks().dictionary_encode()
-    if "train_step" not in kind.dictionary.to_pylist():
-        return {}
-    is_step = to_numpy(kind.indices) == kind.dictionary.to_pylist().index("train_step")
+    is_step = to_numpy(kind_is(events, "train_step")).astype(bool)
     synced, synced_valid = values_and_validity(events.column("synced"))
     host_start, start_valid = values_and_validity(events.column("host_start_ns"))
     host_end, end_valid = values_and_validity(events.column("host_end_ns"))
@@ -50,17 +48,18 @@ def step_timing(events: pa.Table, train_start_ns: int, train_end_ns: int) -> dic
     chosen, rank = chosen[order], rank[order]
     gpu_start, gpu_end = start[chosen], end[chosen]
     cpu_start, cpu_end = host_start[chosen].astype(np.int64), host_end[chosen].astype(np.int64)
-    ranks, first = np.unique(rank, return_index=True)
+    ranks, first, place = np.unique(rank, return_index=True, return_inverse=True)
     steps = np.diff(np.append(first, rank.size))
     follows = rank[1:] == rank[:-1]  # a step and the next one of the same rank
-    gaps = np.bincount(np.searchsorted(ranks, rank[1:][follows]), minlength=ranks.size)
+    gap_rank = place[1:][follows]  # the rank (its place in ``ranks``) of each gap between two steps
+    gaps = np.bincount(gap_rank, minlength=ranks.size)
 
     def mean_per_step(values: np.ndarray) -> np.ndarray:
         return np.add.reduceat(values / NS_PER_S, first) / steps
 
     def mean_per_gap(after: np.ndarray, before: np.ndarray) -> np.ndarray:
         seconds = (after[1:] - before[:-1])[follows] / NS_PER_S
-        total = np.bincount(np.searchsorted(ranks, rank[1:][follows]), weights=seconds, minlength=ranks.size)
+        total = np.bincount(gap_rank, weights=seconds, minlength=ranks.size)
         return np.divide(total, gaps, out=np.full(ranks.size, np.nan), where=gaps > 0)
 
     columns = {

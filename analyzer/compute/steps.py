@@ -72,7 +72,7 @@ def _nan_mean_groups(values: np.ndarray, first: np.ndarray) -> np.ndarray:
     return np.divide(sums, counts, out=np.full(sums.size, np.nan), where=counts > 0)
 
 
-def _kind_is(events: pa.Table, kind: str) -> pa.ChunkedArray:
+def kind_is(events: pa.Table, kind: str) -> pa.ChunkedArray:
     """Rows of one event kind (the kind as an Arrow scalar: a Python str would make pyarrow import pandas)."""
     return pc.equal(events.column("kind"), to_arrow([kind], pa.string())[0])
 
@@ -85,7 +85,7 @@ def _rows_where(table: pa.Table, keep: pa.ChunkedArray | pa.Array) -> pa.Table:
 
 def train_step_events(events: pa.Table) -> pa.Table:
     """The ``train_step`` events that carry a step number, of every rank, as recorded."""
-    table = _rows_where(events, _kind_is(events, "train_step"))
+    table = _rows_where(events, kind_is(events, "train_step"))
     return _rows_where(table, pc.is_valid(table.column("step")))
 
 
@@ -96,7 +96,7 @@ def train_steps(events: pa.Table) -> Steps:
     table filter and take would copy every column (strings too), which on 256 ranks' events cost
     more than the rest of this together.
     """
-    numbered = pc.and_(_kind_is(events, "train_step"), pc.is_valid(events.column("step")))
+    numbered = pc.and_(kind_is(events, "train_step"), pc.is_valid(events.column("step")))
     rows = np.flatnonzero(to_numpy(numbered).astype(bool)) if events.num_rows else np.zeros(0, np.int64)
     start_all, end_all = _column(events, "start_ns", np.int64), _column(events, "end_ns", np.int64)
     forwards = end_all[rows] >= start_all[rows]
@@ -203,7 +203,7 @@ class Generations:
 
 
 def generations(events: pa.Table) -> Generations:
-    table = events.filter(_kind_is(events, "generate"))
+    table = events.filter(kind_is(events, "generate"))
     table = table.take(from_numpy(np.argsort(_column(table, "start_ns", np.int64), kind="stable")))
     start = _column(table, "start_ns", np.int64)
     end = _column(table, "end_ns", np.int64)
