@@ -460,13 +460,12 @@ def check_schema(path: Path, found: pa.Schema, expected: pa.Schema) -> None:
             raise TraceError(path, f"invalid trace format version {version!r}") from None
         _check_version(path, number)
     table = expected.metadata[b"efftrace.table"].decode()
-    missing = [
-        field.name for field in expected if field.name not in found.names and field.name not in schema.ADDED_COLUMNS
-    ]
+    absent = absent_columns(found, expected)
+    missing = [field.name for field in absent if field.name not in schema.ADDED_COLUMNS]
     if missing:
         raise TraceError(path, f"not an efftrace {table} stream (missing columns: {', '.join(missing)})")
     for field in expected:
-        if field.name not in found.names:
+        if field in absent:
             continue  # a column added after this file was recorded: read as nulls
         actual = found.field(field.name).type
         if actual != field.type:
