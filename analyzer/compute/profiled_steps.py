@@ -18,7 +18,8 @@ import contextlib
 import io
 import logging
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,7 @@ def profiled_steps(files: dict[int, Path], steps: tuple[int, int] | None) -> dic
     try:
         with _quiet():
             from hta.trace_analysis import TraceAnalysis
-            from hta.utils.utils import get_kernel_type, shorten_name
+            from hta.utils.utils import get_kernel_type, merge_kernel_intervals, shorten_name
     except ImportError:
         raise ProfileUnavailable(
             "the run holds PyTorch profiler traces (effrec --profile-steps); pip install 'efftrace[profile]' "
@@ -59,9 +60,10 @@ def profiled_steps(files: dict[int, Path], steps: tuple[int, int] | None) -> dic
         names = ", ".join(path.name for path in files.values())
         raise ProfileUnavailable(f"the profiler traces {names} could not be read ({type(error).__name__})") from None
     ranks = {}
+    helpers = _Hta(get_kernel_type, shorten_name, merge_kernel_intervals)
     for rank in sorted(files):
         with _quiet():
-            ranks[str(rank)] = _rank_profile(analysis, rank, get_kernel_type, shorten_name)
+            ranks[str(rank)] = _rank_profile(analysis, rank, helpers)
     return {
         "steps": None if steps is None else list(steps),
         "source": "PyTorch profiler traces (effrec --profile-steps), read by Holistic Trace Analysis",
@@ -70,22 +72,36 @@ def profiled_steps(files: dict[int, Path], steps: tuple[int, int] | None) -> dic
     }
 
 
-def _rank_profile(analysis: Any, rank: int, kernel_type: Any, short_name: Any) -> dict[str, Any]:
+@dataclass(frozen=True)
+class _Hta:
+    """HTA's helpers, imported with it (only when a run holds profiles)."""
+
+    kernel_type: Callable[[str], str]
+    short_name: Callable[[str], str]
+    merge_intervals: Callable[[Any], Any]
+
+
+def _rank_profile(analysis: Any, rank: int, hta: _Hta) -> dict[str, Any]:
+    """One rank's profile. Events are matched by their symbol ids, as HTA stores them: names are looked at
+    once per distinct symbol, never once per event (kernel names run to kilobytes)."""
     trace = analysis.t.get_trace(rank)
     symbols = analysis.t.symbol_table.get_sym_table()
-    names = np.array(symbols, dtype=object)
-    category = names[trace["cat"].to_numpy()]
-    label = names[trace["name"].to_numpy()]
+    ids = analysis.t.symbol_table.get_sym_id_map()
+    category, name = trace["cat"].to_numpy(), trace["name"].to_numpy()
     starts = trace["ts"].to_numpy(dtype=np.float64)
     durations = trace["dur"].to_numpy(dtype=np.float64)
-    stepping = np.char.startswith(label.astype(str), "ProfilerStep#")
-    on_gpu = stepping & (category == "gpu_user_annotation")
-    marked = on_gpu if on_gpu.any() else stepping & (category == "user_annotation")
+
+    def of_category(*names: str) -> np.ndarray:
+        return np.isin(category, [ids[text] for text in names if text in ids])
+
+    stepping = np.isin(name, [at for at, text in enumerate(symbols) if text.startswith("ProfilerStep#")])
+    on_gpu = stepping & of_category("gpu_user_annotation")
+    marked = on_gpu if on_gpu.any() else stepping & of_category("user_annotation")
     if not marked.any():
         return {"profiled_steps": 0, "note": "no ProfilerStep ranges in the trace"}
     span_start = float(starts[marked].min())
     span_end = float((starts[marked] + durations[marked]).max())
-    work = np.isin(category, _GPU_CATEGORIES)
+    work = of_category(*_GPU_CATEGORIES)
     unfinished = int(np.count_nonzero(work & (durations < 0)))
     inside = work & (durations >= 0) & (starts >= span_start) & (starts < span_end)
     span_s = (span_end - span_start) / 1e6
@@ -99,47 +115,49 @@ def _rank_profile(analysis: Any, rank: int, kernel_type: Any, short_name: Any) -
     if not inside.any():
         result["note"] = "no GPU kernels ran in the profiled steps (a CPU run?)"
         return result
-    busy_s = _merged_length(starts[inside], np.minimum(starts[inside] + durations[inside], span_end)) / 1e6
+    ends = np.minimum(starts[inside] + durations[inside], span_end)
+    busy_s = _merged_length(starts[inside], ends, hta.merge_intervals) / 1e6
     result["gpu_busy_s"] = busy_s
     result["gpu_idle_share"] = max(0.0, 1 - busy_s / span_s) if span_s > 0 else None
-    result["kernel_types"] = _kernel_type_shares(label[inside], durations[inside], kernel_type)
-    result["top_kernels"] = _top_kernels(label[inside], durations[inside], short_name)
+    kinds, where = np.unique(name[inside], return_inverse=True)  # each kernel name once
+    seconds = np.bincount(where, weights=durations[inside]) / 1e6
+    texts = [symbols[kind] for kind in kinds]
+    result["kernel_types"] = _kernel_type_shares(texts, seconds, hta.kernel_type)
+    result["top_kernels"] = _top_kernels(texts, seconds, np.bincount(where), hta.short_name)
     result["idle_causes"] = _idle_causes(analysis, rank)
     return result
 
 
-def _merged_length(starts: np.ndarray, ends: np.ndarray) -> float:
-    """The length of the union of intervals (kernels on several streams overlap)."""
+def _merged_length(starts: np.ndarray, ends: np.ndarray, merge_intervals: Callable[[Any], Any]) -> float:
+    """The length of the union of intervals (kernels on several streams overlap), by HTA's merge."""
     if starts.size == 0:
         return 0.0
-    order = np.argsort(starts, kind="stable")
-    starts, ends = starts[order], ends[order]
-    reach = np.maximum.accumulate(ends)
-    opens = np.flatnonzero(np.concatenate(([True], starts[1:] > reach[:-1])))  # where a merged interval starts
-    return float((np.maximum.reduceat(ends, opens) - starts[opens]).sum())
+    import pandas as pd  # HTA's own dependency, here only once HTA is imported
+
+    merged = merge_intervals(pd.DataFrame({"ts": starts, "dur": ends - starts}))
+    return float((merged["end"] - merged["ts"]).sum())
 
 
-def _kernel_type_shares(labels: np.ndarray, durations: np.ndarray, kernel_type: Any) -> dict[str, float]:
-    kinds, where = np.unique(labels, return_inverse=True)
-    types = np.array([kernel_type(str(name)) for name in kinds], dtype=object)[where]
-    total = float(durations.sum())
+def _kernel_type_shares(names: list[str], seconds: np.ndarray, kernel_type: Callable[[str], str]) -> dict[str, float]:
+    """Each kernel class's share of the kernel time (HTA's classes: computation, communication, memory)."""
+    types = np.array([kernel_type(text) for text in names], dtype=object)
+    total = float(seconds.sum())
     shares = {}
-    for name in ("COMPUTATION", "COMMUNICATION", "MEMORY", "OTHER"):
-        seconds = float(durations[types == name].sum())
-        if seconds > 0 and total > 0:
-            shares[name.lower()] = seconds / total
+    for kind in ("COMPUTATION", "COMMUNICATION", "MEMORY", "OTHER"):
+        taken = float(seconds[types == kind].sum())
+        if taken > 0 and total > 0:
+            shares[kind.lower()] = taken / total
     return shares
 
 
-def _top_kernels(labels: np.ndarray, durations: np.ndarray, short_name: Any) -> list[dict[str, Any]]:
-    kinds, where = np.unique(labels, return_inverse=True)
-    seconds = np.bincount(where, weights=durations) / 1e6
-    counts = np.bincount(where)
+def _top_kernels(
+    names: list[str], seconds: np.ndarray, counts: np.ndarray, short_name: Callable[[str], str]
+) -> list[dict[str, Any]]:
     total = float(seconds.sum())
     order = np.argsort(-seconds, kind="stable")[:TOP_KERNELS]
     return [
         {
-            "name": short_name(str(kinds[at])) or str(kinds[at])[:80],
+            "name": short_name(names[at]) or names[at][:80],
             "seconds": float(seconds[at]),
             "share": float(seconds[at] / total) if total > 0 else None,
             "count": int(counts[at]),

@@ -78,4 +78,6 @@ def test_merged_length_is_the_union_of_the_intervals(intervals):
     covered = np.zeros(1100, bool)
     for start, end in zip(starts.astype(int), ends.astype(int), strict=True):
         covered[start:end] = True
-    assert profiled_steps._merged_length(starts, ends) == covered.sum()
+    from hta.utils.utils import merge_kernel_intervals
+
+    assert profiled_steps._merged_length(starts, ends, merge_kernel_intervals) == covered.sum()
