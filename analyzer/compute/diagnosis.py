@@ -167,7 +167,7 @@ def findings(
         left_out += f", window {_ranges(list(range(1, warm_up + 1)))} left out as warm-up"
     if slowed.any():
         left_out += f", {_ranges(number[slowed].tolist())} as profiled (effrec --profile-steps)"
-    rated = int(np.count_nonzero(complete & (number > warm_up) & ~slowed))
+    rated = int(np.count_nonzero(judged))
     names = ("pcu_ratio", "pcu_sm_ratio", "pcu_tensor_ratio", "dram_bw_ratio", "sm_clock_mhz")
     names += ("power_capped_ratio", "thermal_slowdown_ratio")
     columns = {name: to_numpy(windows.column(name)).astype(np.float64) for name in names}
