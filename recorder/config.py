@@ -58,9 +58,9 @@ the analyzer's default gap bound of 1 s."""
 CLOCK_REASONS_INTERVAL_S = TEMPERATURE_INTERVAL_S
 """NVML's clock-event reasons (67 us of CPU a call on the H200) are a state at the instant of the poll; the
 analyzer wants the share of each log window they held, which readings every 0.5 s estimate without bias
-(20 in a 10-s window). Read on the temperature's polls, they share its sample grid in the analyzer: read
-every 0.1 s they cost the 24-h benchmark's analysis 9-12 % more CPU (bench/diagnosis_cost.py), every 0.5 s
-a fifth of that."""
+(20 in a 10-s window), at a fifth of the sampler's cost of reading them every poll. Read on the
+temperature's polls, they share its sample grid in the analyzer. There they cost the 24-h benchmark's
+analysis about 5-10 % more CPU, as they did read every poll: that cost is per log window, not per reading."""
 
 
 def polls_per(seconds: float, interval_s: float) -> int:
