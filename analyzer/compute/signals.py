@@ -415,9 +415,8 @@ def integrate_partition(
         feed(host, readings)
 
     signals = [signal for signal in SIGNALS if signal.buffer == (partition.kind == "power")]
-    columns = list(
-        dict.fromkeys(["time_ns", "gpu", *(signal.column for signal in signals)])
-    )  # two signals may share one
+    # each column once: two signals may read one (the clock-event reasons)
+    columns = list(dict.fromkeys(["time_ns", "gpu", *(signal.column for signal in signals)]))
     reading = Reading()
     invalid = 0
     batches = ((partition.host, batch) for batch in partition.batches(columns, reading))
