@@ -388,12 +388,12 @@ def _profiled(trace: Trace, steps: tuple[int, int] | None) -> dict[str, Any] | s
 def _between_shares(buckets: Buckets) -> np.ndarray:
     """Per log window: the share of it its ranks spent between steps, on average over ranks (NaN
     where no rank has events)."""
-    logs = [at for at, name in enumerate(buckets.windows) if name.startswith("log ")]
+    logs = buckets.log_windows
     seconds = buckets.window_seconds[logs]
     if not buckets.ranks:
-        return np.full(len(logs), np.nan)
+        return np.full(seconds.size, np.nan)
     between = buckets.seconds[logs, :, BUCKETS.index("between_steps")].mean(axis=1)
-    return np.divide(between, seconds, out=np.full(len(logs), np.nan), where=seconds > 0)
+    return np.divide(between, seconds, out=np.full(seconds.size, np.nan), where=seconds > 0)
 
 
 def _buckets(events: pa.Table, groups: WindowGroups) -> Buckets:

@@ -47,21 +47,27 @@ class Buckets:
     seconds: np.ndarray  # float64 [window, rank, bucket]
     window_seconds: np.ndarray  # each window's length
 
+    @property
+    def log_windows(self) -> slice:
+        """Where the log windows are among ``windows``: after the whole-run ones, to the end (there may be
+        tens of thousands, so they are not looked at one by one)."""
+        first = next((at for at, window in enumerate(self.windows) if window.startswith("log ")), len(self.windows))
+        return slice(first, len(self.windows))
+
     def as_dict(self) -> dict:
         """The job and train windows: their length, and per rank the seconds in each bucket. The log
         windows, which may be tens of thousands: one list per rank and bucket, a value per window."""
+        logs = self.log_windows
         whole = {
-            window: {
+            self.windows[w]: {
                 "seconds": float(self.window_seconds[w]),
                 "ranks": {
                     str(rank): {bucket: float(self.seconds[w, r, b]) for b, bucket in enumerate(BUCKETS)}
                     for r, rank in enumerate(self.ranks)
                 },
             }
-            for w, window in enumerate(self.windows)
-            if not window.startswith("log ")
+            for w in range(logs.start)
         }
-        logs = [w for w, window in enumerate(self.windows) if window.startswith("log ")]
         whole["log_windows"] = {
             "seconds": self.window_seconds[logs].tolist(),
             "ranks": {
@@ -83,7 +89,11 @@ def time_buckets(events: pa.Table, names: list[str], edges: np.ndarray) -> Bucke
     names_seen = encoded.dictionary.to_pylist()
     code_of = {kind: names_seen.index(kind) if kind in names_seen else -1 for kind, _ in _SPAN_KINDS}
     spanning = np.isin(codes, [code for code in code_of.values() if code >= 0])
-    ranks = sorted(set(rank_of[spanning].tolist()))
+    spanning_ranks = rank_of[spanning]
+    if spanning_ranks.size and spanning_ranks.min() >= 0:  # ranks are small: counted, not sorted
+        ranks = np.flatnonzero(np.bincount(spanning_ranks)).tolist()
+    else:
+        ranks = np.unique(spanning_ranks).tolist()
     seconds = np.zeros((len(names), len(ranks), len(BUCKETS)))
     order = np.argsort(rank_of, kind="stable")  # each rank's events together: one sort, not a scan per rank
     bounds = np.searchsorted(rank_of[order], [(rank, rank + 1) for rank in ranks])
@@ -99,45 +109,50 @@ def time_buckets(events: pa.Table, names: list[str], edges: np.ndarray) -> Bucke
 
 
 def _rank_buckets(spans: dict[str, tuple[np.ndarray, np.ndarray]], windows: np.ndarray) -> np.ndarray:
-    """One rank's seconds per (window, bucket): ``spans`` are its event spans by bucket."""
-    points = [windows.ravel()] + [edge for pair in spans.values() for edge in pair]
-    cuts = np.sort(np.concatenate(points), kind="stable")  # runs of sorted edges: timsort merges them in ~O(n)
-    cuts = cuts[np.concatenate(([True], cuts[1:] != cuts[:-1]))]  # distinct, as np.unique, without its hashing
-    left, right = cuts[:-1], cuts[1:]
-    middle = left + (right - left) / 2  # each elementary segment lies wholly inside or outside every span
-    label = np.full(middle.size, -1)
-    for bucket, (start, end) in reversed(list(spans.items())):  # the most specific span is written last
-        covered = _inside(middle, start, end)
-        label = np.where(covered, BUCKETS.index(bucket), label)
-    active = [pair for pair in spans.values() if pair[0].size]
-    first_step = spans["train_step"][0].min() if spans["train_step"][0].size else None
-    last_step = spans["train_step"][1].max() if spans["train_step"][1].size else None
-    last_activity = max(int(end.max()) for _, end in active) if active else None
+    """One rank's seconds per (window, bucket): ``spans`` are its event spans by bucket.
+
+    The distinct edges of the windows and spans cut time into elementary segments, each wholly
+    inside or outside every span; segment k runs from cut k to cut k + 1. A span covers the segments
+    from its start's cut to the one before its end's, so how many spans of a kind cover each segment
+    is a running sum of +1 at starts and -1 at ends: one sort of the edges places them all, no
+    search per segment.
+    """
+    edges = [windows.ravel()] + [edge for pair in spans.values() for edge in pair]
+    joined = np.concatenate(edges)
+    order = np.argsort(joined, kind="stable")  # runs of sorted edges: timsort merges them in ~O(n)
+    ordered = joined[order]
+    distinct = np.concatenate(([True], ordered[1:] != ordered[:-1]))
+    cuts = ordered[distinct]
+    cut_of = np.empty(joined.size, np.int64)  # where each edge is among the cuts
+    cut_of[order] = np.cumsum(distinct) - 1
+    segments = cuts.size - 1
+    label = np.full(segments, -1, np.int64)
+    offset = windows.size
+    placed = {}  # each bucket's spans as cut indices: where its starts and its ends were put among the cuts
+    for bucket, (start, _) in spans.items():
+        placed[bucket] = cut_of[offset : offset + start.size], cut_of[offset + start.size : offset + 2 * start.size]
+        offset += 2 * start.size
+    for bucket, (start_at, end_at) in reversed(list(placed.items())):  # the most specific span is written last
+        depth = np.bincount(start_at, minlength=cuts.size) - np.bincount(end_at, minlength=cuts.size)
+        label[np.cumsum(depth)[:-1] > 0] = BUCKETS.index(bucket)
+    active = [at for at in placed.values() if at[0].size]
+    steps_start, steps_end = placed["train_step"]
     gap = label < 0
-    if first_step is not None and last_step is not None:
-        label = np.where(gap & (middle < first_step), BUCKETS.index("startup"), label)
-        label = np.where(gap & (middle > first_step) & (middle < last_step), BUCKETS.index("between_steps"), label)
+    if steps_start.size:  # before the first step: start-up; between the first and the last: between steps
+        first_step, last_step = int(steps_start.min()), int(steps_end.max())
+        label[:first_step][gap[:first_step]] = BUCKETS.index("startup")
+        label[first_step:last_step][gap[first_step:last_step]] = BUCKETS.index("between_steps")
     elif active:  # no train step (an inference run): before the first call is start-up
-        first = min(int(start.min()) for start, _ in active)
-        label = np.where(gap & (middle < first), BUCKETS.index("startup"), label)
-    after = (middle > last_activity) if last_activity is not None else np.ones(middle.size, bool)
-    label = np.where((label < 0) & after, BUCKETS.index("idle_tail"), label)
-    label = np.where(label < 0, BUCKETS.index("between_steps"), label)  # between calls of an inference run
-    lengths = (right - left) / NS_PER_S
+        first = min(int(start_at.min()) for start_at, _ in active)
+        label[:first][gap[:first]] = BUCKETS.index("startup")
+    after = max(int(end_at.max()) for _, end_at in active) if active else 0  # after the last activity: idle tail
+    label[after:][label[after:] < 0] = BUCKETS.index("idle_tail")
+    label[label < 0] = BUCKETS.index("between_steps")  # between calls of an inference run
+    lengths = np.diff(cuts) / NS_PER_S
     # Every window edge is a cut, so each window is a contiguous run of segments: per bucket, the
     # running sum of its segments' lengths gives any window's seconds by one subtraction.
     running = np.zeros((len(BUCKETS), cuts.size))
-    for bucket in range(len(BUCKETS)):
+    for bucket in np.flatnonzero(np.bincount(label, minlength=len(BUCKETS))):  # buckets that hold time
         np.cumsum(np.where(label == bucket, lengths, 0.0), out=running[bucket, 1:])
-    first = np.searchsorted(cuts, windows[:, 0])
-    last = np.searchsorted(cuts, windows[:, 1])
+    first, last = cut_of[: windows.size : 2], cut_of[1 : windows.size : 2]
     return (running[:, last] - running[:, first]).T
-
-
-def _inside(times: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
-    """Whether each time lies inside any of the spans (which may overlap)."""
-    if starts.size == 0:
-        return np.zeros(times.size, bool)
-    opened = np.searchsorted(np.sort(starts, kind="stable"), times, side="right")
-    closed = np.searchsorted(np.sort(ends, kind="stable"), times, side="left")
-    return opened > closed
