@@ -268,7 +268,10 @@ class RunningIntegral:
 
     def partial(self) -> PartialIntegral:
         """What this integral holds as one partition's state, to be joined with its neighbours'
-        (:func:`~efftrace.analyzer.compute.partial_integral.joined`)."""
+        (:func:`~efftrace.analyzer.compute.partial_integral.joined`).
+
+        The state's arrays are views of this integral's, not copies (a partition has a hundred of
+        them, each as long as the windows' edges): take it once the partition's samples are all in."""
         if self.first_time is None or self.last_time is None:
             return PartialIntegral.empty(self.interpolation, self.max_gap, self.dropped)
         low = int(np.searchsorted(self.points, self.first_time, side="left"))
@@ -277,8 +280,8 @@ class RunningIntegral:
             self.interpolation,
             self.max_gap,
             low,
-            self.integral_at[low:high].copy(),
-            self.covered_at[low:high].copy(),
+            self.integral_at[low:high],
+            self.covered_at[low:high],
             self._integral,
             self._covered,
             self.first_time,

@@ -67,12 +67,17 @@ class PartialIntegral:
     def at(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Integral and covered time up to the edges ``indices``: 0 before the first sample, the totals
         at or after the last."""
-        inside = np.clip(indices - self.low, 0, max(self.integral.size - 1, 0))
-        before, after = indices < self.low, indices >= self.high
+        after = indices >= self.high
         if self.integral.size == 0:
             return np.where(after, self.total, 0.0), np.where(after, self.total_covered, 0.0)
-        integral = np.where(before, 0.0, np.where(after, self.total, self.integral[inside]))
-        covered = np.where(before, 0.0, np.where(after, self.total_covered, self.covered[inside]))
+        inside = np.subtract(indices, self.low)
+        integral = np.take(self.integral, inside, mode="clip")
+        covered = np.take(self.covered, inside, mode="clip")
+        if after.any():  # the few edges after the last sample (a run's end); a state usually reaches the rest
+            integral[after], covered[after] = self.total, self.total_covered
+        before = inside < 0
+        if before.any():
+            integral[before] = covered[before] = 0.0
         return integral, covered
 
 
