@@ -232,13 +232,26 @@ def _group_by_present_rows(
         present = presence[signal.name]
         kind = (signal.interpolation, signal.checked)  # checked signals have more edges: a grid of their own
         for group_kind, rows, together in groups:
-            same_rows = rows is None if present is None else rows is not None and np.array_equal(rows, present)
+            same_rows = rows is None if present is None else rows is not None and _same_rows(rows, present)
             if group_kind == kind and same_rows:
                 together.append(signal)
                 break
         else:
             groups.append((kind, present, [signal]))
     return [(present, together) for _, present, together in groups]
+
+
+def _same_rows(first: np.ndarray, second: np.ndarray) -> bool:
+    """Whether two row masks are equal: a mask decoded once for several signals is the same array, and
+    others are compared eight rows to a word (half a million rows a chunk, a few masks each)."""
+    if first is second:
+        return True
+    if first.shape != second.shape:
+        return False
+    if first.dtype == second.dtype == np.bool_ and first.size % 8 == 0:
+        first, second = np.ascontiguousarray(first), np.ascontiguousarray(second)
+        return bool(np.array_equal(first.view(np.uint64), second.view(np.uint64)))
+    return bool(np.array_equal(first, second))
 
 
 def _rows_read(present: np.ndarray) -> Read:

@@ -87,7 +87,7 @@ def values_and_validity(column: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray,
     if not array.null_count:
         return values, None
     valid = np.unpackbits(np.frombuffer(validity, np.uint8), bitorder="little", count=offset + count)[offset:]
-    return values, valid.astype(bool)
+    return values, valid.view(bool)  # unpackbits gives 0/1 bytes: read as bool without a copy
 
 
 def to_numpy(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
