@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import numpy as np
+import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from efftrace.analyzer.compute.metrics import analyze
-from efftrace.analyzer.compute.time_buckets import BUCKETS
+from efftrace.analyzer.compute.time_buckets import BUCKETS, time_buckets
 from efftrace.analyzer.read.loader import open_run
+from efftrace.recorder.format.units import NS_PER_S
 from helpers.runs import ROOT
 from helpers.trace_builder import TraceBuilder, ns
 
@@ -65,3 +69,63 @@ def test_each_second_lands_in_the_bucket_its_events_give(tmp_path):
     logs = result.diagnosis["time_buckets"]["log_windows"]  # window 2, steps 11-20: only steps and gaps
     assert logs["ranks"]["0"]["evaluation"][1] == 0.0 and logs["ranks"]["0"]["startup"][1] == 0.0
     assert logs["ranks"]["0"]["train_step"][1] == pytest.approx(10 * 0.9)
+
+
+_KIND_OF_BUCKET = {
+    "train_step": "train_step",
+    "evaluation": "eval",
+    "checkpoint": "checkpoint",
+    "generation": "generate",
+}  # bucket -> event kind, most specific first
+
+
+def _bucket_of_each_nanosecond(spans: dict[str, list[tuple[int, int]]], end: int) -> list[str]:
+    """The bucket of each nanosecond [t, t + 1) up to ``end``, by the module's rules, one at a time."""
+    active = [pair for bucket in _KIND_OF_BUCKET for pair in spans[bucket]]
+    steps = spans["train_step"]
+    labels = []
+    for t in range(end):
+        inside = [bucket for bucket in _KIND_OF_BUCKET if any(s <= t and t + 1 <= e for s, e in spans[bucket])]
+        if inside:
+            labels.append(inside[0])
+        elif steps and t + 1 <= min(s for s, _ in steps):
+            labels.append("startup")
+        elif steps and min(s for s, _ in steps) <= t and t + 1 <= max(e for _, e in steps):
+            labels.append("between_steps")
+        elif not steps and active and t + 1 <= min(s for s, _ in active):
+            labels.append("startup")
+        elif t >= max((e for _, e in active), default=0):
+            labels.append("idle_tail")
+        else:
+            labels.append("between_steps")
+    return labels
+
+
+_spans = st.lists(st.tuples(st.integers(0, 60), st.integers(0, 12)).map(lambda p: (p[0], p[0] + p[1])), max_size=6)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    spans=st.fixed_dictionaries({bucket: _spans for bucket in _KIND_OF_BUCKET}),
+    windows=st.lists(st.tuples(st.integers(0, 80), st.integers(0, 80)).map(sorted), min_size=1, max_size=5),
+)
+def test_buckets_match_a_nanosecond_by_nanosecond_count(spans, windows):
+    """Overlapping, touching and empty spans of every kind, and windows anywhere: each window's seconds
+    per bucket equal a count of its nanoseconds labelled one at a time by the rules."""
+    rows = [(0, start, end, _KIND_OF_BUCKET[bucket]) for bucket, pairs in spans.items() for start, end in pairs]
+    events = pa.table(
+        {
+            "rank": pa.array([row[0] for row in rows], pa.int32()),
+            "start_ns": pa.array([row[1] for row in rows], pa.int64()),
+            "end_ns": pa.array([row[2] for row in rows], pa.int64()),
+            "kind": pa.array([row[3] for row in rows], pa.string()),
+        }
+    )
+    result = time_buckets(events, [f"w{at}" for at in range(len(windows))], np.array(windows))
+    if not rows:
+        assert result.ranks == []
+        return
+    labels = _bucket_of_each_nanosecond(spans, 81)
+    for at, (start, end) in enumerate(windows):
+        expected = [labels[start:end].count(bucket) / NS_PER_S for bucket in BUCKETS]
+        assert result.seconds[at, 0].tolist() == pytest.approx(expected, abs=1e-15), (at, start, end)
