@@ -60,3 +60,17 @@ def test_fleet_benchmark_compares_the_single_process_with_dask_side_by_side(tmp_
     assert all(float(rows[way].split("|")[-2]) <= 1e-12 for way in ("dask-1", "dask-2"))  # the same figures
     assert re.search(r"CPU time, Dask 1 worker / single process: \d+\.\d+x", out)
     assert re.search(r"throughput, Dask 2 workers / Dask 1 worker: \d+\.\d+x", out)
+
+
+def test_core_scaling_benchmark_times_copies_alone_and_together():
+    trace = ROOT / "sample_traces" / "h100-lora-sft" / "trace"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "core_scaling.py"), str(trace), "--repeat", "1"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"^alone: \d+\.\d+ s \(median", result.stdout, re.M)
+    assert re.search(r"^2 at once: \d+\.\d+, \d+\.\d+ s \(median \d+\.\d+ each\)", result.stdout, re.M)
+    assert re.search(r"throughput of 2 at once / 1 alone: \d+\.\d+x", result.stdout)
