@@ -15,8 +15,10 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -38,20 +40,30 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _serve(command: list[str], url: str, log: Path) -> subprocess.Popen:
-    """Start a server process and wait until it answers HTTP at ``url`` (any status)."""
+@contextmanager
+def _serving(command: list[str], url: str, log: Path) -> Iterator[None]:
+    """A server process, once it answers HTTP at ``url`` (any status), killed afterwards."""
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log.open("w"))
-    deadline = time.monotonic() + READY_S
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(url, timeout=1)
-            return process
-        except urllib.error.HTTPError:  # it answered
-            return process
-        except OSError:
+    try:
+        deadline = time.monotonic() + READY_S
+        while not _answers(url):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{command[0]} did not start: {log.read_text()[-2000:]}")
             time.sleep(0.1)
-    process.kill()
-    raise AssertionError(f"{command[0]} did not start: {log.read_text()[-2000:]}")
+        yield
+    finally:
+        process.kill()
+        process.wait()
+
+
+def _answers(url: str) -> bool:
+    try:
+        urllib.request.urlopen(url, timeout=1)
+    except urllib.error.HTTPError:  # it answered
+        return True
+    except OSError:
+        return False
+    return True
 
 
 @pytest.fixture(scope="module")
@@ -60,38 +72,34 @@ def s3_environment(tmp_path_factory) -> Iterator[dict[str, str]]:
     pytest.importorskip("moto")
     port = _free_port()
     endpoint = f"http://127.0.0.1:{port}"
-    log = tmp_path_factory.mktemp("s3") / "moto.log"
-    server = _serve([str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)], endpoint, log)
-    credentials = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1"}
-    try:
+    command = [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)]
+    with _serving(command, endpoint, tmp_path_factory.mktemp("s3") / "moto.log"):
         store = s3fs.S3FileSystem(endpoint_url=endpoint, key="test", secret="test")
         store.mkdir("runs")
         store.put(f"{TRACE}/", "runs/sft/", recursive=True)
+        credentials = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1"}
         yield {**credentials, "FSSPEC_S3_ENDPOINT_URL": endpoint}
-    finally:
-        server.kill()
-        server.wait()
 
 
 @pytest.fixture(scope="module")
-def gcs_environment(tmp_path_factory) -> Iterator[dict[str, str]]:
+def gcs_environment(tmp_path_factory, monkeypatch_module) -> Iterator[dict[str, str]]:
     gcsfs = pytest.importorskip("gcsfs")
     pytest.importorskip("gcp_storage_emulator")
     port = _free_port()
     host = f"http://127.0.0.1:{port}"
-    log = tmp_path_factory.mktemp("gcs") / "emulator.log"
     command = [str(BIN / "gcp-storage-emulator"), "start", "--host", "127.0.0.1", "--port", str(port), "--in-memory"]
-    server = _serve(command, host, log)
-    try:
-        os.environ["STORAGE_EMULATOR_HOST"] = host  # read by gcsfs when its filesystem is made
+    with _serving(command, host, tmp_path_factory.mktemp("gcs") / "emulator.log"):
+        monkeypatch_module.setenv("STORAGE_EMULATOR_HOST", host)  # read by gcsfs when its filesystem is made
         store = gcsfs.GCSFileSystem(token="anon", project="test")
         store.mkdir("runs")
         store.put(f"{TRACE}/", "runs/sft/", recursive=True)
         yield {"STORAGE_EMULATOR_HOST": host, "FSSPEC_GCS_TOKEN": "anon", "FSSPEC_GCS_PROJECT": "test"}
-    finally:
-        os.environ.pop("STORAGE_EMULATOR_HOST", None)
-        server.kill()
-        server.wait()
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module() -> Iterator[pytest.MonkeyPatch]:
+    with pytest.MonkeyPatch.context() as patch:
+        yield patch
 
 
 def _effanalyze(url: str, environment: dict[str, str], out: Path, *options: str) -> subprocess.CompletedProcess:
