@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ import pytest
 
 from efftrace.analyzer.cluster import DaskEngine
 from helpers.figures import assert_same, document
+from helpers.ports import free_port
 
 distributed = pytest.importorskip("distributed")
 pytestmark = pytest.mark.e2e
@@ -41,16 +41,10 @@ def local_client() -> Iterator[distributed.Client]:
         yield client
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def scheduler_address(tmp_path_factory) -> Iterator[str]:
     """A scheduler and two workers, each its own process, as a cluster's admin starts them."""
-    port = _free_port()
+    port = free_port()
     address = f"tcp://127.0.0.1:{port}"
     logs = tmp_path_factory.mktemp("cluster-logs")
     quiet = {"stdout": subprocess.DEVNULL}
@@ -164,7 +158,7 @@ def test_compare_spreads_its_runs_over_a_local_cluster(tmp_path):
     ],
 )
 def test_the_command_line_refuses_a_cluster_it_cannot_use_in_one_line(args, message):
-    port = str(_free_port())
+    port = str(free_port())
     args = [arg.replace("{port}", port) for arg in args]
     began = time.monotonic()
     result = _effanalyze(str(SAMPLE_TRACES[0]), *args)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from helpers.figures import assert_same, document
+from helpers.ports import free_port
 
 pytest.importorskip("upath")
 pytestmark = pytest.mark.e2e
@@ -32,12 +32,6 @@ ROOT = Path(__file__).resolve().parents[2]
 TRACE = ROOT / "sample_traces" / "h100-lora-sft" / "trace"
 BIN = Path(sys.executable).parent
 READY_S = 30  # a server that has not answered by then will not
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @contextmanager
@@ -70,7 +64,7 @@ def _answers(url: str) -> bool:
 def s3_environment(tmp_path_factory) -> Iterator[dict[str, str]]:
     s3fs = pytest.importorskip("s3fs")
     pytest.importorskip("moto")
-    port = _free_port()
+    port = free_port()
     endpoint = f"http://127.0.0.1:{port}"
     command = [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)]
     with _serving(command, endpoint, tmp_path_factory.mktemp("s3") / "moto.log"):
@@ -85,7 +79,7 @@ def s3_environment(tmp_path_factory) -> Iterator[dict[str, str]]:
 def gcs_environment(tmp_path_factory, monkeypatch_module) -> Iterator[dict[str, str]]:
     gcsfs = pytest.importorskip("gcsfs")
     pytest.importorskip("gcp_storage_emulator")
-    port = _free_port()
+    port = free_port()
     host = f"http://127.0.0.1:{port}"
     command = [str(BIN / "gcp-storage-emulator"), "start", "--host", "127.0.0.1", "--port", str(port), "--in-memory"]
     with _serving(command, host, tmp_path_factory.mktemp("gcs") / "emulator.log"):
