@@ -23,7 +23,7 @@ import sys, time
 from efftrace.analyzer.compute import signals
 from efftrace.analyzer.compute.metrics import analyze
 from efftrace.analyzer.read.loader import open_run
-signals.read_ahead = lambda items, *spare: items  # one thread: the work itself, not its overlap
+signals.read_ahead = lambda items: items  # one thread: the work itself, not its overlap
 analyze(open_run(sys.argv[1]))
 began = time.perf_counter()
 analyze(open_run(sys.argv[1]))
