@@ -32,64 +32,44 @@ import numpy as np
 from efftrace.analyzer.compute.partial_integral import Interpolation, PartialIntegral
 
 
-class TimeGrid:
-    """One chunk of sample times (after the previous chunk's last sample) and where the edges fall in it."""
+class SampleTimes:
+    """One chunk of sample times, after the sample carried from the chunk before: what depends on
+    the times alone (spans, gaps, each sample's weight), worked out once however many sets of
+    edges are placed among them.
 
-    def __init__(self, points: np.ndarray, carry_time: float | None, times: np.ndarray, max_gap: float) -> None:
+    Seen as one sequence, the carried sample (if any) comes first; the chunk's own times are not
+    copied to put it there: a chunk is a few hundred thousand samples, its edges a few thousand.
+    """
+
+    def __init__(self, carry_time: float | None, times: np.ndarray, max_gap: float) -> None:
         self.carry_time = carry_time
         self.max_gap = max_gap
-        self.times = times if carry_time is None else np.concatenate(([carry_time], times))
-        spans = np.subtract(self.times[1:], self.times[:-1])
+        self.samples = times
+        carried = 0 if carry_time is None else 1
+        self.size = int(times.size) + carried
+        self.first = float(times[0]) if carry_time is None else carry_time
+        self.last = float(times[-1])
+        self.spans = np.empty(max(self.size - 1, 0))
+        if carried and times.size:
+            self.spans[0] = times[0] - carry_time
+        np.subtract(times[1:], times[:-1], out=self.spans[carried:])
+        spans = self.spans
         self.sorted = bool(spans.size == 0 or spans.min() >= 0)
         self.all_bridged = bool(spans.size == 0 or spans.max() <= max_gap)
         # which segments are bridged: built only when one is not (a gap is rare; the mask costs a pass)
         self.bridged = None if self.all_bridged else spans <= max_gap
         self.weights = spans if self.bridged is None else np.where(self.bridged, spans, 0.0)
         # with no gap, the covered time up to any sample is just its distance from the first
-        self.covered = float(self.times[-1] - self.times[0]) if self.all_bridged else float(self.weights.sum())
-        # edges before the first sample of a trace (or partition) keep the zero they start with: untouched,
-        # so a partition late in a long trace costs nothing for the edges before it
-        self.first_point = int(
-            np.searchsorted(points, self.times[0] if carry_time is None else carry_time, side="left")
-        )
-        self.end_point = int(np.searchsorted(points, self.times[-1], side="left"))
-        inside = points[self.first_point : self.end_point]
-        self.segment = np.searchsorted(self.times, inside, side="right")
-        self.segment -= 1
-        # after a carried sample, sorted times put every edge here inside a segment; otherwise clamp:
-        # an edge before a trace's first sample is put at the start of the first segment (nothing yet)
-        if carry_time is None or not self.sorted:
-            np.clip(self.segment, 0, max(self.times.size - 2, 0), out=self.segment)
+        self.covered = self.last - self.first if self.all_bridged else float(self.weights.sum())
         self._sample_weights: dict[Interpolation, np.ndarray] = {}
-        self._coefficients: dict[Interpolation, tuple[np.ndarray, np.ndarray]] = {}
-        if self.times.size >= 2:
-            segment_start = self.times[self.segment]
-            self.into = np.subtract(inside, segment_start)
-            np.maximum(self.into, 0.0, out=self.into)
-            span = spans[self.segment]
-            self.fraction = np.divide(self.into, span, out=np.zeros(span.size), where=span > 0)
-            # whether each edge's segment counts (None: all do), and the part of it up to the edge that does
-            self.taken = None if self.all_bridged else self.bridged[self.segment]
-            self.taken_into = self.into if self.taken is None else self.into * self.taken
-            # the weight of the segment before each edge's segment (none before the first)
-            self.weight_before = self.weights[np.maximum(self.segment - 1, 0)]
-            self.weight_before[self.segment == 0] = 0.0
-            if self.segment.size:
-                # edges are sorted, so their segments are too: runs of equal segments, found by one diff
-                new_run = np.concatenate(([True], self.segment[1:] != self.segment[:-1]))
-                distinct = self.segment[new_run]
-                self._segment_rank = np.cumsum(new_run) - 1
-                self._run_starts = np.concatenate(([0], distinct))
-                self._first_segment_empty = bool(distinct[0] == 0)
-            if self.all_bridged:
-                self.covered_at = segment_start - self.times[0] + self.into
-            else:
-                covered_before, _ = self.sum_before(self.weights)
-                self.covered_at = covered_before + self.taken_into
 
-    @property
-    def size(self) -> int:
-        return int(self.times.size)
+    def at(self, indices: np.ndarray) -> np.ndarray:
+        """The times at ``indices`` of the sequence (index 0 is the carried sample when there is one)."""
+        if self.carry_time is None:
+            return self.samples[indices]
+        times = self.samples[np.maximum(indices - 1, 0)]
+        times[indices == 0] = self.carry_time
+        return times
 
     def sample_weights(self, interpolation: Interpolation) -> np.ndarray:
         """Each sample's weight in the integral, so that a chunk's integral is ``values @ weights``.
@@ -109,6 +89,62 @@ class TimeGrid:
                 weights[1:] = self.weights
             self._sample_weights[interpolation] = weights
         return self._sample_weights[interpolation]
+
+
+class TimeGrid:
+    """Where a set of sorted edges (``points``) falls among one chunk's sample times."""
+
+    def __init__(self, points: np.ndarray, times: SampleTimes) -> None:
+        self.sample_times = times
+        self.carry_time = times.carry_time
+        self.max_gap = times.max_gap
+        self.size = times.size
+        self.sorted = times.sorted
+        self.bridged = times.bridged
+        self.covered = times.covered
+        # edges before the first sample of a trace (or partition) keep the zero they start with: untouched,
+        # so a partition late in a long trace costs nothing for the edges before it
+        self.first_point = int(np.searchsorted(points, times.first, side="left"))
+        self.end_point = int(np.searchsorted(points, times.last, side="left"))
+        inside = points[self.first_point : self.end_point]
+        # the segment each edge falls in, counted from the carried sample: after one, every edge here
+        # is at or after it, so the edge's place among the chunk's own times is its segment already
+        self.segment = np.searchsorted(times.samples, inside, side="right")
+        if times.carry_time is None:
+            self.segment -= 1
+        # otherwise clamp: an edge before a trace's first sample is put at the start of the first segment
+        # (nothing yet), and unsorted times (never integrated on this grid) stay in range
+        if times.carry_time is None or not times.sorted:
+            np.clip(self.segment, 0, max(times.size - 2, 0), out=self.segment)
+        self._coefficients: dict[Interpolation, tuple[np.ndarray, np.ndarray]] = {}
+        if times.size >= 2:
+            segment_start = times.at(self.segment)
+            self.into = np.subtract(inside, segment_start)
+            np.maximum(self.into, 0.0, out=self.into)
+            span = times.spans[self.segment]
+            self.fraction = np.divide(self.into, span, out=np.zeros(span.size), where=span > 0)
+            # whether each edge's segment counts (None: all do), and the part of it up to the edge that does
+            self.taken = None if times.all_bridged else times.bridged[self.segment]
+            self.taken_into = self.into if self.taken is None else self.into * self.taken
+            # the weight of the segment before each edge's segment (none before the first)
+            self.weight_before = times.weights[np.maximum(self.segment - 1, 0)]
+            self.weight_before[self.segment == 0] = 0.0
+            if self.segment.size:
+                # edges are sorted, so their segments are too: runs of equal segments, found by one diff
+                new_run = np.concatenate(([True], self.segment[1:] != self.segment[:-1]))
+                distinct = self.segment[new_run]
+                self._segment_rank = np.cumsum(new_run) - 1
+                self._run_starts = np.concatenate(([0], distinct))
+                self._first_segment_empty = bool(distinct[0] == 0)
+            if times.all_bridged:
+                self.covered_at = segment_start - times.first + self.into
+            else:
+                covered_before, _ = self.sum_before(times.weights)
+                self.covered_at = covered_before + self.taken_into
+
+    def sample_weights(self, interpolation: Interpolation) -> np.ndarray:
+        """Each sample's weight in the integral (:meth:`SampleTimes.sample_weights`)."""
+        return self.sample_times.sample_weights(interpolation)
 
     def edge_coefficients(self, interpolation: Interpolation) -> tuple[np.ndarray, np.ndarray]:
         """What the sample-weight sum up to each edge's segment leaves out, as weights of the two
@@ -141,7 +177,8 @@ class TimeGrid:
         if self._first_segment_empty:
             sums[..., 0] = 0.0  # reduceat gives pieces[0] for an empty [0, 0) slice
         running = np.cumsum(sums, axis=-1)
-        return running[..., :-1][..., self._segment_rank], running[..., -1]
+        # np.take along the axis: a third of the time of fancy indexing a 2-D view
+        return np.take(running, self._segment_rank, axis=-1), running[..., -1]
 
 
 class Scratch:
@@ -209,7 +246,7 @@ class RunningIntegral:
                 times, values = times[fresh], values[fresh]
                 if times.size == 0:
                     return
-        self.add_on_grid(TimeGrid(self.points, self.last_time, times, self.max_gap), values)
+        self.add_on_grid(TimeGrid(self.points, SampleTimes(self.last_time, times, self.max_gap)), values)
 
     def add_on_grid(self, grid: TimeGrid, values: np.ndarray) -> None:
         """Take samples at the times of ``grid`` (which :meth:`accepts`); ``values`` has no NaN."""
@@ -258,10 +295,10 @@ class RunningIntegral:
             for row, integral in enumerate(integrals):
                 integral._integral += float(totals[row])
                 integral._covered += grid.covered
-        last_time = float(grid.times[-1])
+        last_time = grid.sample_times.last
         for integral, column in zip(integrals, samples, strict=True):
             if integral.first_time is None:
-                integral.first_time, integral._first_value = float(grid.times[0]), float(column[0])
+                integral.first_time, integral._first_value = grid.sample_times.first, float(column[0])
             integral._next_point = grid.end_point  # points before a lone first sample keep their zero
             integral.last_time = last_time
             integral._last_value = float(column[-1])

@@ -25,7 +25,7 @@ import pyarrow as pa
 
 from efftrace.analyzer.compute.counter_spans import CounterWindows
 from efftrace.analyzer.compute.engine import Engine
-from efftrace.analyzer.compute.integrate import RunningIntegral, Scratch, TimeGrid, window_edges
+from efftrace.analyzer.compute.integrate import RunningIntegral, SampleTimes, Scratch, TimeGrid, window_edges
 from efftrace.analyzer.compute.partial_integral import Interpolation, PartialIntegral, joined
 from efftrace.analyzer.read.loader import grouped_batches
 from efftrace.analyzer.read.partitions import Partition, Reading
@@ -152,18 +152,23 @@ class _GpuRows:
         self._rows = np.split(by_gpu, np.flatnonzero(sorted_gpu[1:] != sorted_gpu[:-1]) + 1) if gpu.size else []
         self.gpus = [int(gpu[rows[0]]) for rows in self._rows]
 
-    def copies(self, column: Column, origin_ns: int | None = None) -> list[np.ndarray]:
-        """Each GPU's rows, contiguous; with ``origin_ns`` (for a time column in ns), as seconds since it."""
+    def copies(self, column: Column, origin_ns: int | None = None, as_float: bool = False) -> list[np.ndarray]:
+        """Each GPU's rows, contiguous; with ``origin_ns`` (for a time column in ns), as seconds since it.
+
+        ``as_float``: as float64, converted in the same pass as the copy, so that the integration
+        (on the calling thread, the busier one) multiplies float by float instead of casting first.
+        """
         if not self.regular:
             values = _values(column)
             rows = [values[rows] for rows in self._rows]
-            return rows if origin_ns is None else [(times - origin_ns) / 1e9 for times in rows]
+            if origin_ns is not None:
+                return [(times - origin_ns) / 1e9 for times in rows]
+            return [part.astype(np.float64) for part in rows] if as_float else rows
         count = self._count
         whole_polls = isinstance(column, pa.ChunkedArray) and all(len(part) % count == 0 for part in column.chunks)
         parts = [_values(part) for part in column.chunks] if whole_polls else [_values(column)]
-        out = np.empty(
-            (count, sum(part.size for part in parts) // count), np.float64 if origin_ns is not None else parts[0].dtype
-        )
+        dtype = np.float64 if origin_ns is not None or as_float else parts[0].dtype
+        out = np.empty((count, sum(part.size for part in parts) // count), dtype)
         polls = 0
         for values in parts:  # each part holds whole polls
             block, taken = values.reshape(-1, count).T, slice(polls, polls + values.size // count)
@@ -312,8 +317,12 @@ def _prepared(host: str, table: pa.Table, signals: list[Signal], origin_ns: int)
     readings = []
     for present, together in _group_by_present_rows(signals, presence):
         # fields read on every poll are read whole: contiguous copies; the others sparsely: views
-        split = rows.copies if present is None else rows.views
-        by_gpu = [split(columns[signal.name]) for signal in together]
+        by_gpu = [
+            rows.copies(columns[signal.name], as_float=not signal.bits)
+            if present is None
+            else rows.views(columns[signal.name])
+            for signal in together
+        ]
         for place, (gpu, read) in enumerate(zip(rows.gpus, rows.reads(present), strict=True)):
             times, values = seconds[place], [column[place] for column in by_gpu]
             if read is not None:
@@ -397,11 +406,21 @@ def integrate_partition(
         return per_signal[signal.name]
 
     def feed(host: str, readings: list[_Readings]) -> None:
-        """Integrate one prepared chunk."""
+        """Integrate one prepared chunk.
+
+        Readings of one GPU taken at the same polls share their times array (a field read on every
+        poll, compared with the energy counter or not), so their spans and weights are worked out once.
+        """
+        shared: dict[tuple[int, float | None, float], tuple[np.ndarray, SampleTimes]] = {}
         for block in readings:
             key = (host, block.gpu)
             integrals = [integrator(key, signal) for signal in block.signals]
-            grid = TimeGrid(integrals[0].points, integrals[0].last_time, block.times, integrals[0].max_gap)
+            first = integrals[0]
+            # keyed by the array's identity, which the dict keeps alive for as long as it is used
+            place = (id(block.times), first.last_time, first.max_gap)
+            if place not in shared:
+                shared[place] = block.times, SampleTimes(first.last_time, block.times, first.max_gap)
+            grid = TimeGrid(first.points, shared[place][1])
             on_grid, samples = [], []
             for signal, integral, values in zip(block.signals, integrals, block.values, strict=True):
                 counts[key, signal.name] += block.times.size

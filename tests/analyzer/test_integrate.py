@@ -7,7 +7,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from efftrace.analyzer.compute.integrate import RunningIntegral, window_edges, window_integrals
+from efftrace.analyzer.compute.integrate import (
+    RunningIntegral,
+    SampleTimes,
+    Scratch,
+    TimeGrid,
+    window_edges,
+    window_integrals,
+)
 
 times_strategy = st.lists(st.floats(0, 100, allow_nan=False), min_size=2, max_size=60, unique=True).map(
     lambda values: np.sort(np.array(values))
@@ -104,3 +111,26 @@ def test_chunked_integrals_equal_the_definition(times, data, interpolation):
         total, seconds = _segment_by_segment(times, values, start, end, max_gap, interpolation)
         assert integral[end_at[window]] - integral[start_at[window]] == pytest.approx(total, abs=1e-6, rel=1e-9)
         assert covered[end_at[window]] - covered[start_at[window]] == pytest.approx(seconds, abs=1e-9)
+
+
+@settings(max_examples=150, deadline=None)
+@given(times_strategy, st.data(), st.sampled_from(["linear", "backward", "increase"]))
+def test_one_chunk_of_times_serves_edges_of_any_kind(times, data, interpolation):
+    """Signals on the same polls but different edges (compared with the counter or not) share a chunk's
+    SampleTimes: each gets exactly what it gets on its own."""
+    values = np.array(data.draw(st.lists(st.floats(0, 1e3), min_size=times.size, max_size=times.size)))
+    edge_sets = [np.unique(data.draw(st.lists(st.floats(-5, 110), max_size=12))) for _ in range(2)]
+    cuts = sorted(data.draw(st.lists(st.integers(1, times.size - 1), max_size=4)))
+    shared = [RunningIntegral(edges, 4.0, interpolation) for edges in edge_sets]
+    alone = [RunningIntegral(edges, 4.0, interpolation) for edges in edge_sets]
+    for chunk_times, chunk_values in zip(np.split(times, cuts), np.split(values, cuts), strict=True):
+        if chunk_times.size == 0:
+            continue
+        sample_times = SampleTimes(shared[0].last_time, chunk_times, 4.0)
+        for integral in shared:
+            RunningIntegral.add_block([integral], TimeGrid(integral.points, sample_times), [chunk_values], Scratch())
+        for integral in alone:
+            integral.add(chunk_times, chunk_values)
+    for mine, theirs in zip(shared, alone, strict=True):
+        for got, expected in zip(mine.finish(), theirs.finish(), strict=True):
+            np.testing.assert_array_equal(got, expected)
