@@ -30,7 +30,11 @@ NONE_BEFORE = np.iinfo(np.int64).min  # no reading at or before its end
 
 @dataclass(frozen=True)
 class CounterReadings:
-    """One partition's counter readings (of any of its host's GPUs) nearest inside each window's ends."""
+    """One partition's counter readings (of any of its host's GPUs) nearest inside each window's ends.
+
+    Exact for every window that holds a reading of the partition, the only ones narrowing uses; a
+    window without one may keep NONE_AFTER / NONE_BEFORE although a reading lies beyond its ends.
+    """
 
     host: str
     first_ns: np.ndarray  # per window: the earliest reading at or after its start (NONE_AFTER: none)
@@ -44,24 +48,30 @@ def partition_counter_readings(partition: Partition, starts_ns: np.ndarray, ends
     first = np.full(starts_ns.size, NONE_AFTER, dtype=np.int64)
     last = np.full(starts_ns.size, NONE_BEFORE, dtype=np.int64)
     for batch in partition.batches(["time_ns", "energy_mj"], reading):
-        times = to_numpy(batch.column("time_ns")).astype(np.int64)
+        times = to_numpy(batch.column("time_ns"))
         _, valid = values_and_validity(batch.column("energy_mj"))
-        readings = np.unique(times if valid is None else times[valid])
+        if valid is not None:
+            times = times[valid]
+        times = times.astype(np.int64, copy=False)
+        # a host's GPUs are read one after another, so the readings are usually in order already
+        readings = times if times.size < 2 or bool(np.all(times[1:] >= times[:-1])) else np.sort(times)
         if readings.size:
-            after = np.searchsorted(readings, starts_ns, side="left")
-            before = np.searchsorted(readings, ends_ns, side="right") - 1
-            found_after = after < readings.size
-            found_before = before >= 0
-            np.minimum(
-                first, np.where(found_after, readings[np.minimum(after, readings.size - 1)], NONE_AFTER), out=first
+            # only the windows around this batch's readings can take one of them (a batch spans minutes, the
+            # windows the whole run): for the others, nearest stays in other batches, or they hold none
+            near = np.flatnonzero((starts_ns <= readings[-1]) & (ends_ns >= readings[0]))
+            after = np.searchsorted(readings, starts_ns[near], side="left")
+            before = np.searchsorted(readings, ends_ns[near], side="right") - 1
+            first[near] = np.minimum(
+                first[near], np.where(after < readings.size, readings[np.minimum(after, readings.size - 1)], NONE_AFTER)
             )
-            np.maximum(last, np.where(found_before, readings[np.maximum(before, 0)], NONE_BEFORE), out=last)
+            last[near] = np.maximum(last[near], np.where(before >= 0, readings[np.maximum(before, 0)], NONE_BEFORE))
     return CounterReadings(partition.host, first, last, reading)
 
 
 @dataclass(frozen=True)
 class CounterWindows:
-    """For each host with counter readings (sorted), every window narrowed to the readings inside it.
+    """For each host with two counter readings or more inside some window (sorted), every window narrowed
+    to the readings inside it.
 
     ``starts_s`` and ``ends_s`` (seconds from the analysis origin) hold one block of as many spans
     as there are windows per host, in the order of ``hosts``. A window with fewer than two readings
@@ -91,7 +101,7 @@ def counter_windows(
     for part in found:
         first, last = per_host.get(part.host, (part.first_ns, part.last_ns))
         per_host[part.host] = np.minimum(first, part.first_ns), np.maximum(last, part.last_ns)
-    hosts = sorted(host for host, (first, last) in per_host.items() if np.any(first != NONE_AFTER))
+    hosts = sorted(host for host, (first, last) in per_host.items() if np.any(first < last))
     begins, finishes = [], []
     for host in hosts:
         first, last = per_host[host]

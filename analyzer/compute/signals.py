@@ -152,23 +152,18 @@ class _GpuRows:
         self._rows = np.split(by_gpu, np.flatnonzero(sorted_gpu[1:] != sorted_gpu[:-1]) + 1) if gpu.size else []
         self.gpus = [int(gpu[rows[0]]) for rows in self._rows]
 
-    def copies(self, column: Column, origin_ns: int | None = None, as_float: bool = False) -> list[np.ndarray]:
-        """Each GPU's rows, contiguous; with ``origin_ns`` (for a time column in ns), as seconds since it.
-
-        ``as_float``: as float64, converted in the same pass as the copy, so that the integration
-        (on the calling thread, the busier one) multiplies float by float instead of casting first.
-        """
+    def copies(self, column: Column, origin_ns: int | None = None) -> list[np.ndarray]:
+        """Each GPU's rows, contiguous; with ``origin_ns`` (for a time column in ns), as seconds since it."""
         if not self.regular:
             values = _values(column)
             rows = [values[rows] for rows in self._rows]
-            if origin_ns is not None:
-                return [(times - origin_ns) / 1e9 for times in rows]
-            return [part.astype(np.float64) for part in rows] if as_float else rows
+            return rows if origin_ns is None else [(times - origin_ns) / 1e9 for times in rows]
         count = self._count
         whole_polls = isinstance(column, pa.ChunkedArray) and all(len(part) % count == 0 for part in column.chunks)
         parts = [_values(part) for part in column.chunks] if whole_polls else [_values(column)]
-        dtype = np.float64 if origin_ns is not None or as_float else parts[0].dtype
-        out = np.empty((count, sum(part.size for part in parts) // count), dtype)
+        out = np.empty(
+            (count, sum(part.size for part in parts) // count), np.float64 if origin_ns is not None else parts[0].dtype
+        )
         polls = 0
         for values in parts:  # each part holds whole polls
             block, taken = values.reshape(-1, count).T, slice(polls, polls + values.size // count)
@@ -197,9 +192,22 @@ class _GpuRows:
             return [None] * len(self.gpus)
         if self.regular:
             per_poll = present.reshape(-1, self._count)
-            if np.array_equal(per_poll, np.broadcast_to(per_poll[:, :1], per_poll.shape)):
+            if _same_on_every_gpu(per_poll):
                 return [_rows_read(per_poll[:, 0])] * self._count
         return [_rows_read(mask) for mask in self.views(present)]
+
+
+def _same_on_every_gpu(per_poll: np.ndarray) -> bool:
+    """Whether each poll (row) of a ``polls × GPUs`` mask is all read or all not read.
+
+    With up to 8 GPUs a poll's flags are one machine word, all False (0) or all True (1 in every
+    byte): two comparisons per poll instead of one per GPU and poll."""
+    count = per_poll.shape[1]
+    if per_poll.dtype == np.bool_ and count in (1, 2, 4, 8) and per_poll.flags.c_contiguous:
+        words = per_poll.view(np.dtype(f"u{count}"))
+        every = words.dtype.type(int.from_bytes(b"\x01" * count, "little"))
+        return bool(np.all((words == 0) | (words == every)))
+    return bool(np.array_equal(per_poll, np.broadcast_to(per_poll[:, :1], per_poll.shape)))
 
 
 def _values(column: Column) -> np.ndarray:
@@ -317,12 +325,8 @@ def _prepared(host: str, table: pa.Table, signals: list[Signal], origin_ns: int)
     readings = []
     for present, together in _group_by_present_rows(signals, presence):
         # fields read on every poll are read whole: contiguous copies; the others sparsely: views
-        by_gpu = [
-            rows.copies(columns[signal.name], as_float=not signal.bits)
-            if present is None
-            else rows.views(columns[signal.name])
-            for signal in together
-        ]
+        split = rows.copies if present is None else rows.views
+        by_gpu = [split(columns[signal.name]) for signal in together]
         for place, (gpu, read) in enumerate(zip(rows.gpus, rows.reads(present), strict=True)):
             times, values = seconds[place], [column[place] for column in by_gpu]
             if read is not None:

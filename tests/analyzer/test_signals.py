@@ -136,3 +136,15 @@ def test_one_pass_equals_each_signal_integrated_alone(
     assert integrals.counter_resets == 3
     buffer, _ = window_integrals((ns(buffer_seconds) - T0_NS) / 1e9, buffer_power, starts, ends, MAX_GAP_S)
     np.testing.assert_allclose(integrals.integral[("node", 0)]["power_buffer"], buffer, rtol=1e-9)
+
+
+@pytest.mark.parametrize("gpus", [1, 2, 3, 4, 5, 8])
+def test_gpus_read_on_the_same_polls_are_recognised_for_any_count(gpus):
+    rng = np.random.default_rng(gpus)
+    for case in range(200):
+        polls = np.repeat((rng.random(64) < 0.5)[:, None], gpus, axis=1)
+        if case % 2:  # one GPU read on a poll the others were not, or not read where they were
+            poll, gpu = rng.integers(0, 64), rng.integers(0, gpus)
+            polls[poll, gpu] = not polls[poll, gpu]
+        expected = all(len(set(row)) == 1 for row in polls.tolist())
+        assert signals._same_on_every_gpu(polls) is expected
