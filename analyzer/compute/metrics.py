@@ -404,8 +404,7 @@ def _buckets(events: pa.Table, groups: WindowGroups) -> Buckets:
     logs = np.flatnonzero(names == "log")
     order = np.concatenate((chosen, logs))
     edges = np.column_stack((groups.starts_ns[first[order]], groups.ends_ns[first[order]]))
-    labels = [str(name) for name in names[chosen]] + [f"log {number}" for number in range(1, logs.size + 1)]
-    return time_buckets(events, labels, edges)
+    return time_buckets(events, [str(name) for name in names[chosen]], edges)
 
 
 def _peak_flops(names: dict[GpuKey, str], gpus: list[GpuKey], settings: AnalysisSettings) -> tuple[float | None, str]:

@@ -281,8 +281,11 @@ def _rows_read(present: np.ndarray) -> Read:
 
 
 def _set(mask: np.ndarray, bits: int) -> np.ndarray:
-    """1.0 where any of ``bits`` is set in the mask, else 0.0: integrated, the time they were set."""
-    return np.not_equal(np.bitwise_and(mask, mask.dtype.type(bits)), 0).astype(np.float64)
+    """True where any of ``bits`` is set in the mask: integrated (as 1 and 0), the time they were set.
+
+    Left as bool: the integration reads any numeric type, converting as it multiplies, so a float
+    copy here would be one more pass over the column for nothing."""
+    return np.bitwise_and(mask, mask.dtype.type(bits)) != 0
 
 
 @dataclass(frozen=True)

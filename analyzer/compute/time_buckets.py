@@ -40,26 +40,26 @@ _SPAN_KINDS = (
 
 @dataclass(frozen=True)
 class Buckets:
-    """Seconds per (rank, bucket) over each window: ``seconds[w, r, b]``."""
+    """Seconds per (rank, bucket) over each window: ``seconds[w, r, b]``. The whole-run windows (job,
+    train) come first, by name; the log windows after them are numbered from 1, not named (there may
+    be tens of thousands)."""
 
-    windows: list[str]  # "job", "train", then "log 1", "log 2", ...
+    whole_run: list[str]  # "job", "train"
     ranks: list[int]
     seconds: np.ndarray  # float64 [window, rank, bucket]
     window_seconds: np.ndarray  # each window's length
 
     @property
     def log_windows(self) -> slice:
-        """Where the log windows are among ``windows``: after the whole-run ones, to the end (there may be
-        tens of thousands, so they are not looked at one by one)."""
-        first = next((at for at, window in enumerate(self.windows) if window.startswith("log ")), len(self.windows))
-        return slice(first, len(self.windows))
+        """Where the log windows are among the windows: after the whole-run ones, to the end."""
+        return slice(len(self.whole_run), self.seconds.shape[0])
 
     def as_dict(self) -> dict:
         """The job and train windows: their length, and per rank the seconds in each bucket. The log
         windows, which may be tens of thousands: one list per rank and bucket, a value per window."""
         logs = self.log_windows
         whole = {
-            self.windows[w]: {
+            self.whole_run[w]: {
                 "seconds": float(self.window_seconds[w]),
                 "ranks": {
                     str(rank): {bucket: float(self.seconds[w, r, b]) for b, bucket in enumerate(BUCKETS)}
@@ -78,8 +78,9 @@ class Buckets:
         return whole
 
 
-def time_buckets(events: pa.Table, names: list[str], edges: np.ndarray) -> Buckets:
-    """Bucket every rank's time over each window: ``names[i]`` spans ``edges[i]`` ([start, end] in ns)."""
+def time_buckets(events: pa.Table, whole_run: list[str], edges: np.ndarray) -> Buckets:
+    """Bucket every rank's time over each window: ``whole_run[i]`` spans ``edges[i]`` ([start, end] in ns),
+    and the rows of ``edges`` after them are the log windows, in order."""
     edges = np.asarray(edges, dtype=np.int64).reshape(-1, 2)
     rank_of = to_numpy(events.column("rank")).astype(np.int64) if events.num_rows else np.zeros(0, np.int64)
     starts = to_numpy(events.column("start_ns")).astype(np.int64) if events.num_rows else rank_of
@@ -94,7 +95,7 @@ def time_buckets(events: pa.Table, names: list[str], edges: np.ndarray) -> Bucke
         ranks = np.flatnonzero(np.bincount(spanning_ranks)).tolist()
     else:
         ranks = np.unique(spanning_ranks).tolist()
-    seconds = np.zeros((len(names), len(ranks), len(BUCKETS)))
+    seconds = np.zeros((edges.shape[0], len(ranks), len(BUCKETS)))
     order = np.argsort(rank_of, kind="stable")  # each rank's events together: one sort, not a scan per rank
     bounds = np.searchsorted(rank_of[order], [(rank, rank + 1) for rank in ranks])
     for r, (low, high) in enumerate(bounds):
@@ -105,7 +106,7 @@ def time_buckets(events: pa.Table, names: list[str], edges: np.ndarray) -> Bucke
             chosen = mine[codes[mine] == code_of[kind]]
             spans[bucket] = (starts[chosen], ends[chosen])
         seconds[:, r, :] = _rank_buckets(spans, edges)
-    return Buckets(names, ranks, seconds, (edges[:, 1] - edges[:, 0]) / NS_PER_S)
+    return Buckets(whole_run, ranks, seconds, (edges[:, 1] - edges[:, 0]) / NS_PER_S)
 
 
 def _rank_buckets(spans: dict[str, tuple[np.ndarray, np.ndarray]], windows: np.ndarray) -> np.ndarray:
