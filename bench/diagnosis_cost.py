@@ -5,7 +5,8 @@
 Runs the whole analysis of RUN_DIR ``--repeat`` times, each time interleaved with the same analysis
 with the diagnosis switched off (its functions replaced by ones that return nothing, and the two
 signals only the clock rules read, from the clock-event reasons, not integrated), in one process, and
-prints the median of each and the ratio. Use it on the 24-hour, 8-GPU benchmark trace
+prints the median of each and the ratio, and the median and quartiles of the ratios of each pair
+(a run and the one interleaved beside it). Use it on the 24-hour, 8-GPU benchmark trace
 that ``python bench/analyzer_speed.py --workdir DIR`` leaves in DIR.
 """
 
@@ -55,9 +56,14 @@ def main() -> None:
     for place, clock in enumerate(("wall", "CPU")):
         full = statistics.median(times[place] for times in with_diagnosis)
         bare = statistics.median(times[place] for times in without)
+        # each run against the one beside it: the machine's drift over minutes cancels out of each pair
+        pairs = zip(with_diagnosis, without, strict=True)
+        paired = sorted(100 * (mine[place] / other[place] - 1) for mine, other in pairs)
+        quartiles = statistics.quantiles(paired, n=4) if len(paired) >= 2 else paired * 3
         print(
             f"{clock}: analysis with the diagnosis {full:.3f} s, without {bare:.3f} s (medians of {args.repeat}, "
-            f"interleaved): the diagnosis adds {100 * (full / bare - 1):+.1f} %"
+            f"interleaved): the diagnosis adds {100 * (full / bare - 1):+.1f} %; run by run, the median of the "
+            f"pairs {statistics.median(paired):+.1f} % (quartiles {quartiles[0]:+.1f} to {quartiles[2]:+.1f} %)"
         )
 
 

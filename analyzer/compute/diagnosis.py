@@ -202,14 +202,20 @@ def _of_maximum(mean: dict[str, float], max_sm_clock_mhz: float | None) -> str:
     return f", {mean['sm_clock_ratio']:.0%} of its {max_sm_clock_mhz:,.0f} MHz maximum"
 
 
-def _ranges(numbers: list[int] | np.ndarray) -> str:
+def _ranges(numbers: list[int] | np.ndarray, at_most: int = 8) -> str:
     """1, 2, 3, 5 -> '1-3, 5' (sorted numbers). The runs are found by one diff: a rule may hold in tens
-    of thousands of windows."""
+    of thousands of windows. Past ``at_most`` runs, the first ones and the last are written and the rest
+    counted ('1-3, 5, ..., 98-99 (40 runs)'): a message is read, and ``windows`` holds them all."""
     numbers = np.asarray(numbers, dtype=np.int64)
     if numbers.size == 0:
         return ""
     breaks = np.flatnonzero(np.diff(numbers) != 1)
-    firsts = numbers[np.concatenate(([0], breaks + 1))].tolist()
-    lasts = numbers[np.concatenate((breaks, [numbers.size - 1]))].tolist()
-    runs = zip(firsts, lasts, strict=True)
-    return ", ".join(str(first) if first == last else f"{first}-{last}" for first, last in runs)
+    firsts, lasts = np.concatenate(([0], breaks + 1)), np.concatenate((breaks, [numbers.size - 1]))
+    shown = np.arange(firsts.size) if firsts.size <= at_most else np.r_[0 : at_most - 1, firsts.size - 1]
+    written = [
+        str(first) if first == last else f"{first}-{last}"
+        for first, last in zip(numbers[firsts[shown]].tolist(), numbers[lasts[shown]].tolist(), strict=True)
+    ]
+    if firsts.size <= at_most:
+        return ", ".join(written)
+    return f"{', '.join(written[:-1])}, ..., {written[-1]} ({firsts.size} runs)"

@@ -245,8 +245,9 @@ def _group_by_present_rows(
         present = presence[signal.name]
         kind = (signal.interpolation, signal.checked)  # checked signals have more edges: a grid of their own
         for group_kind, rows, together in groups:
-            same_rows = rows is None if present is None else rows is not None and _same_rows(rows, present)
-            if group_kind == kind and same_rows:
+            if group_kind != kind:  # the cheap test first: comparing masks is a pass over the chunk
+                continue
+            if rows is None if present is None else rows is not None and _same_rows(rows, present):
                 together.append(signal)
                 break
         else:

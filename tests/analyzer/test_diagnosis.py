@@ -159,3 +159,11 @@ def test_the_power_cap_share_is_the_time_its_reason_was_set():
         values = np.interp(at, times, capped)
         expected = np.sum((values[1:] + values[:-1]) / 2 * np.diff(at)) / (end - start)
         assert window["power_capped_ratio"] == pytest.approx(expected, abs=1e-6), window["window"]
+
+
+def test_a_finding_names_its_windows_in_runs_and_counts_the_rest_past_eight():
+    assert diagnosis._ranges([1, 2, 3, 5]) == "1-3, 5"
+    assert diagnosis._ranges([]) == ""
+    assert diagnosis._ranges([1, 3, 5, 7, 9, 11, 13, 15]) == "1, 3, 5, 7, 9, 11, 13, 15"  # eight: all written
+    every_other = [*range(1, 100, 2), 100, 101]
+    assert diagnosis._ranges(every_other) == "1, 3, 5, 7, 9, 11, 13, ..., 99-101 (50 runs)"
