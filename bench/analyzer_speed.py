@@ -287,6 +287,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5, help="runs of effanalyze (median reported)")
     parser.add_argument("--baseline", type=Path, help="another efftrace checkout, run alternately with this one")
     parser.add_argument("--compression", choices=["lz4", "zstd"], help="of the trace (default: as effrec writes)")
+    parser.add_argument(
+        "--efftrace-only", action="store_true", help="skip polars and pandas (a machine without them, e.g. a GPU host)"
+    )
     parser.add_argument("--child", choices=list(IMPLEMENTATIONS), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -307,13 +310,15 @@ def main() -> None:
         runs, polars_runs, baseline_runs = [], [], []
         for _ in range(args.repeat):  # effanalyze and polars interleaved: the shared machine drifts
             runs.append(_child("ours", run_dir))
-            polars_runs.append(_child("polars", run_dir))
+            if not args.efftrace_only:
+                polars_runs.append(_child("polars", run_dir))
             if args.baseline:
                 baseline_runs.append(_child("ours", run_dir, args.baseline.resolve()))
-        ours, polars_way, pandas_way = _median(runs), _median(polars_runs), _child("pandas", run_dir)
+        ours = _median(runs)
         print("effanalyze runs (s): " + ", ".join(f"{measured['seconds']:.2f}" for measured in runs))
         print("effanalyze sample rows/s, each run: " + ", ".join(f"{rows / m['seconds'] / 1e6:.1f} M" for m in runs))
-        print("polars runs (s), interleaved: " + ", ".join(f"{measured['seconds']:.2f}" for measured in polars_runs))
+        if not args.efftrace_only:
+            print("polars runs (s), interleaved: " + ", ".join(f"{m['seconds']:.2f}" for m in polars_runs))
         if args.baseline:
             baseline = _median(baseline_runs)
             print("baseline runs (s), interleaved: " + ", ".join(f"{m['seconds']:.2f}" for m in baseline_runs))
@@ -329,6 +334,11 @@ def main() -> None:
                 f"CPU, median: this checkout {ours_cpu:.2f} s, baseline {baseline_cpu:.2f} s "
                 f"(this / baseline: {ours_cpu / baseline_cpu:.2f}x)"
             )
+        if args.efftrace_only:
+            print(f"effanalyze: median {ours['seconds']:.2f} s, {rows / ours['seconds'] / 1e6:.1f} M rows/s, "
+                  f"{ours['peak_rss_mib']:.0f} MiB peak")  # fmt: skip
+            return
+        polars_way, pandas_way = _median(polars_runs), _child("pandas", run_dir)
         print("| implementation | seconds | sample rows/s | peak RSS MiB | log windows | AEC of window 1 (W) |")
         print("| --- | --- | --- | --- | --- | --- |")
         for name, measured in (
