@@ -16,9 +16,10 @@ bridged: they add nothing and count as uncovered time, so callers report coverag
 
 The work is one pass over each chunk plus a binary search per window edge: the running
 integral is evaluated only at the (sorted) window edges that fall inside the chunk, so memory
-is bounded by the chunk and the number of edges, never by the length of the trace. Everything
-that depends only on the sample times (spans, gaps, where each edge falls) is a
-:class:`TimeGrid`, computed once per chunk and shared by every signal sampled at those times;
+is bounded by the chunk and the number of edges, never by the length of the trace. What depends
+only on the sample times (spans, gaps, each sample's weight) is a :class:`SampleTimes`, worked out
+once per chunk; where a set of edges falls among them is a :class:`TimeGrid`, shared by every signal
+sampled at those times and integrated over those edges;
 :meth:`RunningIntegral.add_block` then integrates all the signals of one kind sampled on a grid as
 rows of one 2-D array, so a GPU's seven linear signals cost one numpy pass, not seven.
 """
@@ -42,6 +43,7 @@ class SampleTimes:
     """
 
     def __init__(self, carry_time: float | None, times: np.ndarray, max_gap: float) -> None:
+        """``times``: the chunk's own (one at least), in seconds; ``carry_time``: the sample before them."""
         self.carry_time = carry_time
         self.max_gap = max_gap
         self.samples = times
@@ -50,7 +52,7 @@ class SampleTimes:
         self.first = float(times[0]) if carry_time is None else carry_time
         self.last = float(times[-1])
         self.spans = np.empty(max(self.size - 1, 0))
-        if carried and times.size:
+        if carried:
             self.spans[0] = times[0] - carry_time
         np.subtract(times[1:], times[:-1], out=self.spans[carried:])
         spans = self.spans
