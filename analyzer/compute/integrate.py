@@ -97,13 +97,7 @@ class TimeGrid:
     """Where a set of sorted edges (``points``) falls among one chunk's sample times."""
 
     def __init__(self, points: np.ndarray, times: SampleTimes) -> None:
-        self.sample_times = times
-        self.carry_time = times.carry_time
-        self.max_gap = times.max_gap
-        self.size = times.size
-        self.sorted = times.sorted
-        self.bridged = times.bridged
-        self.covered = times.covered
+        self.times = times
         # edges before the first sample of a trace (or partition) keep the zero they start with: untouched,
         # so a partition late in a long trace costs nothing for the edges before it
         self.first_point = int(np.searchsorted(points, times.first, side="left"))
@@ -143,10 +137,6 @@ class TimeGrid:
             else:
                 covered_before, _ = self.sum_before(times.weights)
                 self.covered_at = covered_before + self.taken_into
-
-    def sample_weights(self, interpolation: Interpolation) -> np.ndarray:
-        """Each sample's weight in the integral (:meth:`SampleTimes.sample_weights`)."""
-        return self.sample_times.sample_weights(interpolation)
 
     def edge_coefficients(self, interpolation: Interpolation) -> tuple[np.ndarray, np.ndarray]:
         """What the sample-weight sum up to each edge's segment leaves out, as weights of the two
@@ -229,7 +219,7 @@ class RunningIntegral:
 
     def accepts(self, grid: TimeGrid) -> bool:
         """Whether :meth:`add_on_grid` may be used: same gap bound, continuing where this signal stopped."""
-        return grid.sorted and grid.max_gap == self.max_gap and grid.carry_time == self.last_time
+        return grid.times.sorted and grid.times.max_gap == self.max_gap and grid.times.carry_time == self.last_time
 
     def add(self, times: np.ndarray, values: np.ndarray) -> None:
         """Take the next samples (seconds, values); NaN values are read as missing samples."""
@@ -265,13 +255,13 @@ class RunningIntegral:
         float64 on the way, once.
         """
         interpolation = integrals[0].interpolation
-        carried = 0 if grid.carry_time is None else 1
-        if grid.size >= 2:
+        carried = 0 if grid.times.carry_time is None else 1
+        if grid.times.size >= 2:
             if interpolation == "increase":
                 before, totals = _counter_increase(integrals, grid, samples, scratch)
             else:
-                weights = grid.sample_weights(interpolation)
-                products = scratch.take("products", len(integrals), grid.size)
+                weights = grid.times.sample_weights(interpolation)
+                products = scratch.take("products", len(integrals), grid.times.size)
                 for row, (integral, column) in enumerate(zip(integrals, samples, strict=True)):
                     if carried:
                         products[row, 0] = integral._last_value * weights[0]
@@ -296,11 +286,11 @@ class RunningIntegral:
                     np.add(grid.covered_at, integral._covered, out=integral.covered_at[at])
             for row, integral in enumerate(integrals):
                 integral._integral += float(totals[row])
-                integral._covered += grid.covered
-        last_time = grid.sample_times.last
+                integral._covered += grid.times.covered
+        last_time = grid.times.last
         for integral, column in zip(integrals, samples, strict=True):
             if integral.first_time is None:
-                integral.first_time, integral._first_value = grid.sample_times.first, float(column[0])
+                integral.first_time, integral._first_value = grid.times.first, float(column[0])
             integral._next_point = grid.end_point  # points before a lone first sample keep their zero
             integral.last_time = last_time
             integral._last_value = float(column[-1])
@@ -348,7 +338,7 @@ def _values_at(
 ) -> np.ndarray:
     """Each signal's values at grid ``indices`` (a row per signal), where index 0 is the carried
     sample when the grid has one."""
-    carried = 0 if grid.carry_time is None else 1
+    carried = 0 if grid.times.carry_time is None else 1
     where = indices - carried if carried else indices
     if carried:
         np.maximum(where, 0, out=where)
@@ -367,15 +357,15 @@ def _counter_increase(
     A segment where the counter goes back (a driver reload restarted it) adds nothing and is
     counted in ``resets``; a segment across a gap adds nothing either.
     """
-    carried = 0 if grid.carry_time is None else 1
-    values = scratch.take("values", len(integrals), grid.size)
+    carried = 0 if grid.times.carry_time is None else 1
+    values = scratch.take("values", len(integrals), grid.times.size)
     for row, (integral, column) in enumerate(zip(integrals, samples, strict=True)):
         if carried:
             values[row, 0] = integral._last_value
         values[row, carried:] = column
-    pieces = np.subtract(values[:, 1:], values[:, :-1], out=scratch.take("pieces", len(integrals), grid.size - 1))
-    if grid.bridged is not None:
-        pieces *= grid.bridged
+    pieces = np.subtract(values[:, 1:], values[:, :-1], out=scratch.take("pieces", len(integrals), grid.times.size - 1))
+    if grid.times.bridged is not None:
+        pieces *= grid.times.bridged
     went_back = pieces < 0
     if went_back.any():
         for row, integral in enumerate(integrals):

@@ -419,16 +419,16 @@ def integrate_partition(
         Readings of one GPU taken at the same polls share their times array (a field read on every
         poll, compared with the energy counter or not), so their spans and weights are worked out once.
         """
-        shared: dict[tuple[int, float | None, float], tuple[np.ndarray, SampleTimes]] = {}
+        shared: dict[tuple[int, float | None, float], SampleTimes] = {}
         for block in readings:
             key = (host, block.gpu)
             integrals = [integrator(key, signal) for signal in block.signals]
             first = integrals[0]
-            # keyed by the array's identity, which the dict keeps alive for as long as it is used
+            # keyed by the array's identity: the SampleTimes holds the array, so the id is not reused meanwhile
             place = (id(block.times), first.last_time, first.max_gap)
             if place not in shared:
-                shared[place] = block.times, SampleTimes(first.last_time, block.times, first.max_gap)
-            grid = TimeGrid(first.points, shared[place][1])
+                shared[place] = SampleTimes(first.last_time, block.times, first.max_gap)
+            grid = TimeGrid(first.points, shared[place])
             on_grid, samples = [], []
             for signal, integral, values in zip(block.signals, integrals, block.values, strict=True):
                 counts[key, signal.name] += block.times.size
